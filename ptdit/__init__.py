@@ -1,0 +1,1 @@
+"""PT-DiT (Proxy-Tokenized Diffusion Transformer) in plain PyTorch; imports nothing from ComfyUI."""
