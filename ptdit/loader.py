@@ -1,0 +1,91 @@
+"""Load PT-DiT weights: find the state dict in a file, infer the config, check keys strictly."""
+from __future__ import annotations
+
+import json
+import os
+import re
+from typing import Mapping, Optional
+
+import torch
+from torch import nn
+
+from .checkpoint import CheckpointError, check_keys, read_checkpoint, unwrap_state_dict
+from .config import PRESETS, PTDiTConfig, config_from_reference
+from .model import PTDiT
+
+ANCHORS = ("pos_embed.proj.weight", "adaln_single.linear.weight", "proj_out.weight")
+OPTIONAL_KEYS = ("pos_embed.pos_embed",)  # a fixed sin-cos table; recomputed when absent
+METADATA_KEY = "ptdit_config"  # our own format: JSON of PTDiTConfig.to_dict()
+REFERENCE_METADATA_KEY = "config"  # official constructor kwargs (reference fixtures)
+
+
+def find_state_dict(obj: Mapping) -> dict[str, torch.Tensor]:
+    """The PT-DiT tensors inside a loaded checkpoint object (containers and prefixes removed)."""
+    state_dict = unwrap_state_dict(obj, ANCHORS)
+    if not any(a in state_dict for a in ANCHORS):
+        sample = ", ".join(list(state_dict)[:5])
+        raise CheckpointError(f"this is not a PT-DiT checkpoint: none of {', '.join(ANCHORS)} was found "
+                              f"(first names in the file: {sample})")
+    return state_dict
+
+
+def _heads_for(hidden: int) -> int:
+    for preset in PRESETS.values():
+        if preset.hidden_size == hidden:
+            return preset.num_heads
+    raise CheckpointError(f"cannot tell the number of attention heads of a {hidden}-wide PT-DiT from its "
+                          "weights; convert it with `python -m ptdit.convert --num-heads N` so the config is "
+                          "stored in the file")
+
+
+def infer_config(state_dict: Mapping[str, torch.Tensor], metadata: Optional[Mapping[str, str]] = None) -> PTDiTConfig:
+    """Config from safetensors metadata when present, otherwise from tensor shapes.
+
+    Shapes give width, depth, channels, caption width, patch size, shifted-window presence, bias and
+    norm-affine flags and the native grid. Head count and window ratios are not visible in shapes:
+    they come from metadata, else from the released preset of the same width.
+    """
+    metadata = metadata or {}
+    if METADATA_KEY in metadata:
+        return PTDiTConfig.from_dict(json.loads(metadata[METADATA_KEY]))
+    if REFERENCE_METADATA_KEY in metadata:
+        return config_from_reference(json.loads(metadata[REFERENCE_METADATA_KEY]))
+    proj = state_dict["pos_embed.proj.weight"]
+    hidden, in_channels, patch = proj.shape[0], proj.shape[1], proj.shape[2]
+    depth = 1 + max((int(m.group(1)) for k in state_dict
+                     if (m := re.match(r"transformer_blocks\.(\d+)\.", k))), default=-1)
+    if depth < 1:
+        raise CheckpointError("the checkpoint has no transformer_blocks.* weights")
+    heads = _heads_for(hidden)
+    fields = dict(
+        num_heads=heads, head_dim=hidden // heads, num_layers=depth, in_channels=in_channels,
+        out_channels=state_dict["proj_out.weight"].shape[0] // patch ** 2,
+        caption_channels=state_dict["caption_projection.linear_1.weight"].shape[1], patch_size=patch,
+        shift_window="transformer_blocks.0.attn3.to_q.weight" in state_dict,
+        attention_bias="transformer_blocks.0.attn1.to_q.bias" in state_dict,
+        norm_elementwise_affine="transformer_blocks.0.norm1.weight" in state_dict,
+    )
+    table = state_dict.get("pos_embed.pos_embed")
+    if table is not None:
+        side = round(table.shape[2] ** 0.5)
+        fields.update(frame=table.shape[1], sample_size=side * patch)
+    return PTDiTConfig(**fields)
+
+
+def load_weights(model: PTDiT, state_dict: Mapping[str, torch.Tensor]) -> None:
+    """Strictly load official-named weights into ``model`` (readable error on any mismatch)."""
+    expected = {k: v.shape for k, v in model.state_dict().items()}
+    check_keys(expected, state_dict, "PT-DiT model with this configuration", optional=OPTIONAL_KEYS)
+    model.load_state_dict(dict(state_dict), strict=False, assign=model.scale_shift_table.is_meta)
+
+
+def load_ptdit(path: str | os.PathLike, dtype: Optional[torch.dtype] = None, device=None,
+               operations=nn) -> PTDiT:
+    """Read a PT-DiT checkpoint (.safetensors or weights-only .pt/.pth/.ckpt) into a model."""
+    obj, metadata = read_checkpoint(path)
+    state_dict = find_state_dict(obj)
+    config = infer_config(state_dict, metadata)
+    model = PTDiT(config, dtype=dtype, device="meta", operations=operations)
+    load_weights(model, state_dict)
+    model.to(device=device or "cpu", dtype=dtype)
+    return model.eval()
