@@ -1,0 +1,163 @@
+"""Behaviour of the PT-DiT model beyond reference parity: batching, knobs, padding, caching, errors."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from ptdit import WindowSettings
+from tests.unit.tiny import tiny_inputs, tiny_model
+
+torch.set_grad_enabled(False)
+
+
+def test_image_and_single_frame_video_agree():
+    model = tiny_model()
+    x, t, ctx, mask = tiny_inputs()
+    image = model(x, t, ctx, mask)
+    video = model(x[:, :, None], t, ctx, mask)
+    assert image.shape == (2, 8, 32, 32)
+    torch.testing.assert_close(image, video[:, :, 0], atol=0, rtol=0)
+
+
+def test_each_sample_uses_its_own_timestep():
+    """The reference mixes timesteps across a batch (README §5.3); we must not."""
+    model = tiny_model()
+    x, _, ctx, mask = tiny_inputs(batch=3, frames=4)
+    t = torch.tensor([10.0, 500.0, 873.5])
+    window = WindowSettings((2, 4, 4), (2, 4, 4))
+    batched = model(x, t, ctx, mask, window=window)
+    for i in range(3):
+        single = model(x[i:i + 1], t[i:i + 1], ctx[i:i + 1], mask[i:i + 1], window=window)
+        torch.testing.assert_close(batched[i:i + 1], single, atol=2e-6, rtol=1e-5)
+
+
+def test_masked_text_tokens_have_no_influence():
+    model = tiny_model()
+    x, t, ctx, mask = tiny_inputs()
+    out = model(x, t, ctx, mask)
+    changed = ctx.clone()
+    changed[-1, -2:] = 100.0
+    torch.testing.assert_close(model(x, t, changed, mask), out, atol=0, rtol=0)
+    assert not torch.equal(model(x, t, changed, None), out)
+
+
+@pytest.mark.parametrize("window", [
+    WindowSettings((1, 2, 2), (1, 2, 2)),
+    WindowSettings((1, 8, 8), (1, 4, 4)),
+    WindowSettings((1, 4, 4), (1, 4, 4), window_attention=False),
+    WindowSettings((1, 4, 4), (1, 4, 4), shift_window=False),
+])
+def test_runtime_window_settings_change_the_computation(window):
+    model = tiny_model()
+    x, t, ctx, mask = tiny_inputs()
+    default = model(x, t, ctx, mask)
+    assert model(x, t, ctx, mask, window=model.default_window()).equal(default)
+    assert not torch.allclose(model(x, t, ctx, mask, window=window), default, atol=1e-4)
+
+
+def test_disabling_a_branch_equals_zeroing_its_output_layer():
+    model = tiny_model()
+    x, t, ctx, mask = tiny_inputs()
+    off = model(x, t, ctx, mask, window=WindowSettings((1, 4, 4), (1, 4, 4), shift_window=False))
+    for block in model.transformer_blocks:
+        block.linear_2.weight.zero_()
+        block.linear_2.bias.zero_()
+    torch.testing.assert_close(model(x, t, ctx, mask), off, atol=1e-6, rtol=1e-6)
+
+
+@pytest.mark.parametrize("grid", [(1, 10, 14), (1, 5, 8), (3, 8, 8), (5, 6, 9)])
+def test_padding_never_leaks_into_real_tokens(grid, monkeypatch):
+    """Grids that are not whole windows are padded; padded tokens must not affect real ones."""
+    model = tiny_model()
+    f, h, w = grid
+    x, t, ctx, mask = tiny_inputs(frames=f, height=2 * h, width=2 * w)
+    window = WindowSettings((min(f, 2), 4, 4), (min(f, 2), 2, 2))
+    clean = model(x, t, ctx, mask, window=window)
+    assert clean.shape == (2, 8, f, 2 * h, 2 * w) and torch.isfinite(clean).all()
+
+    layout = model.layout(grid, window, x.device, torch.float32)
+    assert layout.needs_padding
+    original = type(layout).to_windows
+
+    def noisy_padding(self, tokens):
+        out = original(self, tokens)
+        return torch.where(self.valid[None, :, None], out, torch.randn_like(out) * 50)
+
+    monkeypatch.setattr(type(layout), "to_windows", noisy_padding)
+    torch.testing.assert_close(model(x, t, ctx, mask, window=window), clean, atol=1e-5, rtol=1e-5)
+
+
+def test_layouts_are_cached_per_shape_and_never_stale():
+    """The reference caches its shifted-window mask forever (README §5.7); shapes must not leak."""
+    x1, t, ctx, mask = tiny_inputs(height=32, width=48)
+    x2 = x1.transpose(-1, -2).contiguous()
+    model = tiny_model()
+    first = model(x1, t, ctx, mask)
+    second = model(x2, t, ctx, mask)
+    fresh = tiny_model()
+    torch.testing.assert_close(second, fresh(x2, t, ctx, mask), atol=0, rtol=0)
+    torch.testing.assert_close(model(x1, t, ctx, mask), first, atol=0, rtol=0)
+    key_layout = model.layout((1, 16, 24), None, "cpu", torch.float32)
+    assert model.layout((1, 16, 24), None, "cpu", torch.float32) is key_layout
+
+
+def test_bf16_weights_run_in_bf16_and_stay_close():
+    model = tiny_model()
+    x, t, ctx, mask = tiny_inputs()
+    ref = model(x, t, ctx, mask)
+    out = model.to(torch.bfloat16)(x, t, ctx, mask)
+    assert out.dtype == torch.float32
+    assert (out - ref).abs().max() < 0.1 * ref.abs().max()
+
+
+def test_meta_device_build_allocates_nothing():
+    model = tiny_model().__class__(tiny_model().config, device="meta")
+    assert all(p.is_meta for p in model.parameters())
+
+
+@pytest.mark.parametrize("bad, message", [
+    (lambda x, t, c, m: (x[0], t, c, m), "latents must be a tensor"),
+    (lambda x, t, c, m: (x[:, :3], t, c, m), "3 channels"),
+    (lambda x, t, c, m: (x[..., :31], t, c, m), "multiples of the patch size"),
+    (lambda x, t, c, m: (x, t, c[..., :16], m), "text embeddings must be"),
+    (lambda x, t, c, m: (x, t, c, m[:, :3]), "text mask must be"),
+    (lambda x, t, c, m: (x, torch.tensor([float("nan"), 1.0]), c, m), "NaN"),
+    (lambda x, t, c, m: (x, t[:1].repeat(3), c, m), "timestep must be"),
+])
+def test_bad_inputs_raise_value_errors(bad, message):
+    model = tiny_model()
+    with pytest.raises(ValueError, match=message):
+        model(*bad(*tiny_inputs()))
+
+
+def test_integer_latents_raise_type_error():
+    model = tiny_model()
+    x, t, ctx, mask = tiny_inputs()
+    with pytest.raises(TypeError, match="floating-point"):
+        model(x.long(), t, ctx, mask)
+
+
+@pytest.mark.parametrize("window, message", [
+    (dict(compress=(1, 4, 4), proxy=(1, 3, 4)), "p_h=3 must divide"),
+    (dict(compress=(1, 0, 4), proxy=(1, 4, 4)), "three positive integers"),
+    (dict(compress=(2, 4, 4), proxy=(1, 4, 4)), "p_f=1 must equal"),
+])
+def test_invalid_window_settings_are_rejected(window, message):
+    with pytest.raises(ValueError, match=message):
+        WindowSettings(**window)
+
+
+def test_window_larger_than_latent_is_rejected():
+    model = tiny_model()
+    x, t, ctx, mask = tiny_inputs()
+    with pytest.raises(ValueError, match=r"p_h=32 is larger than the 16 token rows"):
+        model(x, t, ctx, mask, window=WindowSettings((1, 32, 4), (1, 32, 4)))
+    with pytest.raises(ValueError, match=r"p_f=4 is larger than the 1 latent frames"):
+        model(x, t, ctx, mask, window=WindowSettings((4, 4, 4), (4, 4, 4)))
+
+
+def test_shift_window_needs_attn3_weights():
+    model = tiny_model(shift_window=False)
+    x, t, ctx, mask = tiny_inputs()
+    with pytest.raises(ValueError, match="shift_window=True needs"):
+        model(x, t, ctx, mask, window=WindowSettings((1, 4, 4), (1, 4, 4), shift_window=True))
