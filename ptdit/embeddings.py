@@ -51,10 +51,16 @@ class PatchEmbed(nn.Module):
                                       dtype=dtype, device=device)
         side = sample_size // patch_size
         self.native_grid = (frame, side, side)
-        table = torch.empty(1, frame, side * side, dim, dtype=dtype, device=device)
-        if table.device.type != "meta":
-            table.copy_(sincos_3d(dim, self.native_grid, sample_size)[None])
-        self.register_buffer("pos_embed", table, persistent=True)
+        self.register_buffer("pos_embed", torch.empty(1, frame, side * side, dim, dtype=dtype, device=device),
+                             persistent=True)
+        if self.pos_embed.device.type != "meta":
+            self.reset_table()
+
+    def reset_table(self, dtype=None, device=None) -> None:
+        """(Re)compute the native-grid buffer, e.g. after loading a file that does not store it."""
+        table = sincos_3d(self.pos_embed.shape[-1], self.native_grid, self.sample_size)[None]
+        self.pos_embed = table.to(dtype=dtype or self.pos_embed.dtype,
+                                  device=device or (None if self.pos_embed.is_meta else self.pos_embed.device))
 
     def positional_table(self, grid: tuple[int, int, int], device: torch.device) -> torch.Tensor:
         """(F, H*W, D) float32 table for ``grid`` (frames, rows, columns)."""

@@ -1,6 +1,7 @@
 """Load PT-DiT weights: find the state dict in a file, infer the config, check keys strictly."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -38,25 +39,31 @@ def _heads_for(hidden: int) -> int:
                           "stored in the file")
 
 
-def infer_config(state_dict: Mapping[str, torch.Tensor], metadata: Optional[Mapping[str, str]] = None) -> PTDiTConfig:
+def infer_config(state_dict: Mapping[str, torch.Tensor], metadata: Optional[Mapping[str, str]] = None,
+                 num_heads: Optional[int] = None) -> PTDiTConfig:
     """Config from safetensors metadata when present, otherwise from tensor shapes.
 
     Shapes give width, depth, channels, caption width, patch size, shifted-window presence, bias and
     norm-affine flags and the native grid. Head count and window ratios are not visible in shapes:
-    they come from metadata, else from the released preset of the same width.
+    they come from metadata, else from the released preset of the same width; ``num_heads``
+    overrides the head count either way.
     """
     metadata = metadata or {}
-    if METADATA_KEY in metadata:
-        return PTDiTConfig.from_dict(json.loads(metadata[METADATA_KEY]))
-    if REFERENCE_METADATA_KEY in metadata:
-        return config_from_reference(json.loads(metadata[REFERENCE_METADATA_KEY]))
     proj = state_dict["pos_embed.proj.weight"]
     hidden, in_channels, patch = proj.shape[0], proj.shape[1], proj.shape[2]
+    if num_heads is not None and (num_heads < 1 or hidden % num_heads):
+        raise ValueError(f"num_heads={num_heads} must divide the hidden width {hidden}")
+    if METADATA_KEY in metadata or REFERENCE_METADATA_KEY in metadata:
+        config = (PTDiTConfig.from_dict(json.loads(metadata[METADATA_KEY])) if METADATA_KEY in metadata
+                  else config_from_reference(json.loads(metadata[REFERENCE_METADATA_KEY])))
+        if num_heads is not None:
+            config = dataclasses.replace(config, num_heads=num_heads, head_dim=hidden // num_heads)
+        return config
     depth = 1 + max((int(m.group(1)) for k in state_dict
                      if (m := re.match(r"transformer_blocks\.(\d+)\.", k))), default=-1)
     if depth < 1:
         raise CheckpointError("the checkpoint has no transformer_blocks.* weights")
-    heads = _heads_for(hidden)
+    heads = num_heads or _heads_for(hidden)
     fields = dict(
         num_heads=heads, head_dim=hidden // heads, num_layers=depth, in_channels=in_channels,
         out_channels=state_dict["proj_out.weight"].shape[0] // patch ** 2,
@@ -72,19 +79,29 @@ def infer_config(state_dict: Mapping[str, torch.Tensor], metadata: Optional[Mapp
     return PTDiTConfig(**fields)
 
 
-def load_weights(model: PTDiT, state_dict: Mapping[str, torch.Tensor]) -> None:
-    """Strictly load official-named weights into ``model`` (readable error on any mismatch)."""
+def check_state_dict(model: PTDiT, state_dict: Mapping[str, torch.Tensor]) -> None:
+    """Raise :class:`CheckpointError` listing missing/unexpected/misshapen weights for ``model``."""
     expected = {k: v.shape for k, v in model.state_dict().items()}
     check_keys(expected, state_dict, "PT-DiT model with this configuration", optional=OPTIONAL_KEYS)
+
+
+def load_weights(model: PTDiT, state_dict: Mapping[str, torch.Tensor]) -> None:
+    """Strictly load official-named weights into ``model`` (readable error on any mismatch)."""
+    check_state_dict(model, state_dict)
     model.load_state_dict(dict(state_dict), strict=False, assign=model.scale_shift_table.is_meta)
+    if model.pos_embed.pos_embed.is_meta:  # file without the fixed table: compute it
+        model.pos_embed.reset_table(dtype=model.pos_embed.proj.weight.dtype)
 
 
 def load_ptdit(path: str | os.PathLike, dtype: Optional[torch.dtype] = None, device=None,
-               operations=nn) -> PTDiT:
-    """Read a PT-DiT checkpoint (.safetensors or weights-only .pt/.pth/.ckpt) into a model."""
+               operations=nn, config: Optional[PTDiTConfig] = None) -> PTDiT:
+    """Read a PT-DiT checkpoint (.safetensors or weights-only .pt/.pth/.ckpt) into a model.
+
+    ``config`` skips inference (for files whose head count no metadata or preset tells).
+    """
     obj, metadata = read_checkpoint(path)
     state_dict = find_state_dict(obj)
-    config = infer_config(state_dict, metadata)
+    config = config or infer_config(state_dict, metadata)
     model = PTDiT(config, dtype=dtype, device="meta", operations=operations)
     load_weights(model, state_dict)
     model.to(device=device or "cpu", dtype=dtype)
