@@ -27,7 +27,10 @@ AttentionFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, Optional[torch
 
 
 def sdpa(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: Optional[torch.Tensor]) -> torch.Tensor:
-    """Default attention: q (G, H, S, d), k/v (G, H, S2, d), bias broadcastable to (G, H, S, S2)."""
+    """Default attention: q (G, H, S, d), k/v (G, H, S2, d), bias broadcastable to (G, H, S, S2).
+
+    q/k/v may be strided views; the CPU and CUDA kernels take them without copies.
+    """
     return F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
 
 
@@ -43,9 +46,9 @@ class Attention(nn.Module):
         self.to_out = nn.ModuleList([operations.Linear(dim, dim, bias=True, dtype=dtype, device=device)])
 
     def _split(self, x: torch.Tensor, groups: int) -> torch.Tensor:
-        """(B, G*S, D) -> (B, G*heads, S, d), group-major then head."""
+        """(B, G*S, D) -> (B*G, heads, S, d) as a view (no copy)."""
         b, n, d = x.shape
-        return x.view(b, groups, n // groups, self.heads, d // self.heads).transpose(2, 3).flatten(1, 2)
+        return x.view(b * groups, n // groups, self.heads, d // self.heads).transpose(1, 2)
 
     def forward(self, x: torch.Tensor, context: Optional[torch.Tensor] = None,
                 bias: Optional[torch.Tensor] = None, windows: int = 1,
@@ -53,16 +56,14 @@ class Attention(nn.Module):
         """x (B, S, D) queries; context (B, S2, D) keys/values (default: x) -> (B, S, D).
 
         ``windows`` > 1 (self-attention only): x holds ``windows`` equal contiguous groups that attend
-        separately; ``bias`` is then broadcastable to (B, windows*heads, S/windows, S/windows).
+        separately; ``bias`` is then broadcastable to (B*windows, heads, S/windows, S/windows).
         """
         context = x if context is None else context
         q = self._split(self.to_q(x), windows)
         k = self._split(self.to_k(context), windows)
         v = self._split(self.to_v(context), windows)
-        out = attention_fn(q, k, v, bias)  # (B, windows*heads, s, d)
-        b, n, d = x.shape
-        out = out.view(b, windows, self.heads, n // windows, d // self.heads).transpose(2, 3).reshape(b, n, d)
-        return self.to_out[0](out)
+        out = attention_fn(q, k, v, bias)  # (B*windows, heads, s, d)
+        return self.to_out[0](out.transpose(1, 2).reshape(x.shape))
 
 
 def _windowize(grid: torch.Tensor, window: tuple[int, int, int]) -> torch.Tensor:
@@ -79,16 +80,18 @@ class WindowLayout:
     """Window geometry for one token grid and one :class:`WindowSettings`.
 
     Tokens live in window-major order (B, N, D) with N = Nw*n over the *padded* grid. Attributes:
-    ``grid`` (F, H, W) real, ``padded`` (F', H', W') multiples of the window, ``window_bias``
-    (1, Nw*heads, n, n) or None, ``shift_index`` / ``unshift_index`` (N,) permutations into and out
-    of shifted-window order, ``shift_bias`` (1, Nw*heads, n, n), ``proxy_bias`` (1, 1, 1, Nw*np) or
-    None and ``proxy_count`` (1, Nw, sh, sw, 1) valid tokens per proxy (None without padding).
+    ``grid`` (F, H, W) real, ``padded`` (F', H', W') multiples of the window, ``shift_index`` /
+    ``unshift_index`` (N,) permutations into and out of shifted-window order, ``proxy_bias``
+    (1, 1, 1, Nw*np) or None, ``proxy_count`` (1, Nw, sh, sw, 1) valid tokens per proxy (None
+    without padding) and ``valid`` (N,) bool real-token mask (None without padding). Window biases
+    come from :meth:`window_bias` / :meth:`shift_bias` for a given batch size.
     """
 
-    def __init__(self, grid: tuple[int, int, int], settings: WindowSettings, heads: int,
+    def __init__(self, grid: tuple[int, int, int], settings: WindowSettings,
                  device: torch.device, dtype: torch.dtype):
         settings.check_grid(grid)
-        self.grid, self.settings, self.heads = grid, settings, heads
+        self.grid, self.settings = grid, settings
+        self._biases: dict = {}  # (name, batch) -> (B*Nw, 1, n, n)
         self.window = settings.compress
         self.padded = tuple(-(-g // c) * c for g, c in zip(grid, self.window))
         self.needs_padding = self.padded != grid
@@ -101,22 +104,34 @@ class WindowLayout:
         valid[: grid[0], : grid[1], : grid[2]] = True
         valid_windows = _windowize(valid[None], self.window)[0]  # (Nw, n)
 
-        self.window_bias = None
+        self._window_bias = self._shift_bias = None  # (Nw, 1, n, n), shared by heads and samples
         self.proxy_bias = self.proxy_count = self.valid = None
         if self.needs_padding:
             self.valid = valid_windows.reshape(-1).to(device)
-            self.window_bias = self._per_head(self._key_bias(valid_windows), device, dtype)
+            self._window_bias = self._key_bias(valid_windows)[:, None].to(device, dtype)
             self._init_proxy_masks(valid_windows, device, dtype)
 
         self.shift = tuple(c // 2 for c in self.window)
-        self.shift_index = self.unshift_index = self.shift_bias = None
+        self.shift_index = self.unshift_index = None
         if settings.shift_window:
             self._init_shift(valid, device, dtype)
 
-    def _per_head(self, bias: torch.Tensor, device, dtype) -> torch.Tensor:
-        """(Nw, n, n) -> (1, Nw*heads, n, n): the same bias for every head and sample."""
-        nw, n, m = bias.shape
-        return bias[:, None].expand(nw, self.heads, n, m).reshape(1, nw * self.heads, n, m).to(device, dtype)
+    def _batched(self, name: str, bias: Optional[torch.Tensor], batch: int) -> Optional[torch.Tensor]:
+        """(Nw, 1, n, n) -> (B*Nw, 1, n, n), built once per batch size (a view when B = 1)."""
+        if bias is None or batch == 1:
+            return bias
+        key = (name, batch)
+        if key not in self._biases:
+            self._biases[key] = bias.repeat(batch, 1, 1, 1)
+        return self._biases[key]
+
+    def window_bias(self, batch: int) -> Optional[torch.Tensor]:
+        """Additive bias of the window attention (padding keys), or None."""
+        return self._batched("window", self._window_bias, batch)
+
+    def shift_bias(self, batch: int) -> Optional[torch.Tensor]:
+        """Additive bias of the shifted-window attention (regions and padding keys)."""
+        return self._batched("shift", self._shift_bias, batch)
 
     @staticmethod
     def _key_bias(valid_windows: torch.Tensor) -> torch.Tensor:
@@ -158,7 +173,7 @@ class WindowLayout:
         if self.needs_padding:
             rolled_valid = torch.roll(valid, shifts=tuple(-s for s in self.shift), dims=(0, 1, 2))
             bias = bias + self._key_bias(_windowize(rolled_valid[None], self.window)[0])
-        self.shift_bias = self._per_head(bias, device, dtype)
+        self._shift_bias = bias[:, None].to(device, dtype)
 
     def proxies(self, x: torch.Tensor) -> torch.Tensor:
         """(B, N, D) window-major tokens -> (B, Nw*np, D) proxy tokens (strided means, README §5.4)."""
@@ -191,17 +206,17 @@ class WindowLayout:
 
 
 class LayoutCache:
-    """Small LRU of :class:`WindowLayout` keyed by (grid, settings, heads, device, dtype)."""
+    """Small LRU of :class:`WindowLayout` keyed by (grid, settings, device, dtype)."""
 
     def __init__(self, capacity: int = 8):
         self.capacity = capacity
         self._items: OrderedDict = OrderedDict()
 
-    def get(self, grid, settings: WindowSettings, heads: int, device, dtype) -> WindowLayout:
-        key = (grid, settings, heads, torch.device(device), dtype)
+    def get(self, grid, settings: WindowSettings, device, dtype) -> WindowLayout:
+        key = (grid, settings, torch.device(device), dtype)
         layout = self._items.get(key)
         if layout is None:
-            layout = WindowLayout(grid, settings, heads, device, dtype)
+            layout = WindowLayout(grid, settings, device, dtype)
             self._items[key] = layout
             if len(self._items) > self.capacity:
                 self._items.popitem(last=False)

@@ -88,12 +88,12 @@ class PTDiTBlock(nn.Module):
         # Texture Complement Module.
         if layout.settings.window_attention:
             y = self.norm1(x) * (1 + scale_msa) + shift_msa
-            x = x + gate_msa * self.attn1(y, bias=layout.window_bias, windows=layout.num_windows, attention_fn=attn)
+            x = x + gate_msa * self.attn1(y, bias=layout.window_bias(x.shape[0]), windows=layout.num_windows, attention_fn=attn)
         if layout.settings.shift_window:
             sw = self.proxy_scale_shift_table.to(x.dtype)[None] + ctx.modulation[:, :3]
             shift_sw, scale_sw, gate_sw = sw[:, :, None].unbind(1)
             y = (self.shift_window_norm(x) * (1 + scale_sw) + shift_sw)[:, layout.shift_index]
-            a = self.attn3(y, bias=layout.shift_bias, windows=layout.num_windows, attention_fn=attn)
+            a = self.attn3(y, bias=layout.shift_bias(x.shape[0]), windows=layout.num_windows, attention_fn=attn)
             x = x + self.linear_2(gate_sw * a[:, layout.unshift_index])
 
         x = x + self.attn2(x, ctx.text, bias=ctx.text_bias, attention_fn=attn)
@@ -158,7 +158,7 @@ class PTDiT(nn.Module):
         if window.shift_window and not self.config.shift_window:
             raise ValueError("shift_window=True needs a checkpoint with shifted-window weights (attn3); "
                              "this model has none, so it must be False")
-        return self._layouts.get(grid, window, self.config.num_heads, device, dtype)
+        return self._layouts.get(grid, window, device, dtype)
 
     def _positional(self, grid, device) -> torch.Tensor:
         key = (grid, torch.device(device))
