@@ -8,6 +8,10 @@ The schedule is shifted by a resolution/length dependent ratio r:
 ``t' = r·t / (1 + (r - 1)·t)`` (t as a fraction of T), r = sqrt(H·W / 512²) · sqrt(floor(F/17)·5)
 (the temporal factor is 1 for a single frame), with H, W the requested size in pixels. This is
 the same map as ComfyUI's flow ``shift`` with shift = r.
+
+One deliberate deviation: for clips of 2..16 frames the official temporal factor is
+sqrt(floor(F/17)·5) = 0, which makes every timestep 0 (no denoising at all). The temporal factor is
+therefore clamped to at least 1; results for 1 frame and for 17 or more frames are unchanged.
 """
 from __future__ import annotations
 
@@ -30,7 +34,7 @@ def shift_ratio(height: float, width: float, num_frames: int = 1,
         frames = torch.ones(1, dtype=dtype)
     else:
         frames = torch.div(torch.tensor([num_frames], dtype=dtype), 17, rounding_mode="floor") * 5
-    ratio_time = frames.sqrt()
+    ratio_time = frames.sqrt().clamp(min=1)
     return (ratio_space * ratio_time)[0]
 
 
