@@ -7,6 +7,7 @@ from call to call without rebuilding the model.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -160,6 +161,18 @@ class WindowSettings:
     def proxies_per_window(self) -> tuple[int, int]:
         """(rows, columns) of proxy tokens per window."""
         return self.compress[1] // self.proxy[1], self.compress[2] // self.proxy[2]
+
+    @classmethod
+    def paper_default(cls, grid: tuple[int, int, int], **switches) -> "WindowSettings":
+        """The paper's ratio for a token grid: window side = grid side / 8 rounded to a power of two
+        (256 px -> 2, 512 -> 4, 1024 -> 8, 2048 -> 16; latent /8, patch 2), one proxy per window,
+        p_f = 4 for video (clamped to the frame count)."""
+        frames, rows, cols = grid
+        side = max(1.0, (rows * cols) ** 0.5 / 8)
+        ratio = min(2 ** round(math.log2(side)), rows, cols)
+        pf = 1 if frames == 1 else min(4, frames)
+        window = (pf, ratio, ratio)
+        return cls(window, window, **switches)
 
     def check_grid(self, grid: tuple[int, int, int]) -> None:
         """Validate against a token grid (frames, rows, columns); windows may not exceed it."""

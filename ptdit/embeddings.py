@@ -40,7 +40,7 @@ class PatchEmbed(nn.Module):
 
     Holds ``pos_embed`` (1, frame, (sample_size/p)^2, D), the official persistent buffer for the
     native grid; it is used when the grid matches (so a bf16-cast buffer rounds like the official
-    model), otherwise the table is computed for the grid at hand.
+    model), otherwise — or when it is stored in an 8-bit format — the table is computed for the grid.
     """
 
     def __init__(self, in_channels: int, dim: int, patch_size: int, sample_size: int, frame: int,
@@ -64,8 +64,9 @@ class PatchEmbed(nn.Module):
 
     def positional_table(self, grid: tuple[int, int, int], device: torch.device) -> torch.Tensor:
         """(F, H*W, D) float32 table for ``grid`` (frames, rows, columns)."""
-        if grid == self.native_grid and self.pos_embed.device.type != "meta":
-            return self.pos_embed[0].to(device=device, dtype=torch.float32)
+        stored = self.pos_embed
+        if grid == self.native_grid and not stored.is_meta and stored.element_size() >= 2:
+            return stored[0].to(device=device, dtype=torch.float32)
         return sincos_3d(self.pos_embed.shape[-1], grid, self.sample_size).to(device)
 
     def forward(self, x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:

@@ -75,7 +75,7 @@ class PTDiTBlock(nn.Module):
     def forward(self, x: torch.Tensor, ctx: BlockContext) -> torch.Tensor:
         """x (B, N, D) window-major tokens -> (B, N, D)."""
         layout, attn = ctx.layout, ctx.attention_fn
-        table = self.scale_shift_table.to(x.dtype)[None] + ctx.modulation  # (B, 6, D)
+        table = self.scale_shift_table.to(device=x.device, dtype=x.dtype)[None] + ctx.modulation  # (B, 6, D)
         shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = table[:, :, None].unbind(1)
 
         # Global Information Interaction Module.
@@ -90,7 +90,7 @@ class PTDiTBlock(nn.Module):
             y = self.norm1(x) * (1 + scale_msa) + shift_msa
             x = x + gate_msa * self.attn1(y, bias=layout.window_bias(x.shape[0]), windows=layout.num_windows, attention_fn=attn)
         if layout.settings.shift_window:
-            sw = self.proxy_scale_shift_table.to(x.dtype)[None] + ctx.modulation[:, :3]
+            sw = self.proxy_scale_shift_table.to(device=x.device, dtype=x.dtype)[None] + ctx.modulation[:, :3]
             shift_sw, scale_sw, gate_sw = sw[:, :, None].unbind(1)
             y = (self.shift_window_norm(x) * (1 + scale_sw) + shift_sw)[:, layout.shift_index]
             a = self.attn3(y, bias=layout.shift_bias(x.shape[0]), windows=layout.num_windows, attention_fn=attn)
@@ -199,7 +199,10 @@ class PTDiT(nn.Module):
 
     def forward(self, x: torch.Tensor, timestep: torch.Tensor, context: torch.Tensor,
                 context_mask: Optional[torch.Tensor] = None, window: Optional[WindowSettings] = None,
-                attention_fn: Optional[AttentionFn] = None) -> torch.Tensor:
+                attention_fn: Optional[AttentionFn] = None, compute_dtype: Optional[torch.dtype] = None
+                ) -> torch.Tensor:
+        """See the class docstring. ``compute_dtype`` overrides the working dtype (a host that stores
+        weights in fp8 and casts them per layer passes its compute dtype here)."""
         self.validate(x, timestep, context, context_mask)
         image = x.ndim == 4
         if image:
@@ -207,7 +210,7 @@ class PTDiT(nn.Module):
         b, _, f, hl, wl = x.shape
         p = self.config.patch_size
         grid = (f, hl // p, wl // p)
-        dtype = self.working_dtype
+        dtype = compute_dtype or self.working_dtype
         layout = self.layout(grid, window, x.device, dtype)
         timestep = timestep.reshape(-1).expand(b)
 
@@ -223,7 +226,7 @@ class PTDiT(nn.Module):
         for block in self.transformer_blocks:
             h = block(h, ctx)
 
-        shift, scale = (self.scale_shift_table.to(dtype)[None] + e[:, None]).unbind(1)
+        shift, scale = (self.scale_shift_table.to(device=e.device, dtype=dtype)[None] + e[:, None]).unbind(1)
         h = self.norm_out(h) * (1 + scale[:, None]) + shift[:, None]
         out = layout.to_grid(self.proj_out(h))  # (B, F, H, W, p*p*C)
         c = self.config.out_channels

@@ -161,3 +161,12 @@ def test_shift_window_needs_attn3_weights():
     x, t, ctx, mask = tiny_inputs()
     with pytest.raises(ValueError, match="shift_window=True needs"):
         model(x, t, ctx, mask, window=WindowSettings((1, 4, 4), (1, 4, 4), shift_window=True))
+
+
+@pytest.mark.parametrize("grid, window", [
+    ((1, 16, 16), (1, 2, 2)), ((1, 32, 32), (1, 4, 4)), ((1, 64, 64), (1, 8, 8)), ((1, 128, 128), (1, 16, 16)),
+    ((5, 32, 32), (4, 4, 4)), ((2, 64, 64), (2, 8, 8)), ((1, 4, 4), (1, 1, 1)),
+])
+def test_paper_default_window_table(grid, window):
+    settings = WindowSettings.paper_default(grid)
+    assert settings.compress == window and settings.proxy == window
