@@ -130,7 +130,9 @@ class PTDiT(nn.Module):
         self.proj_out = operations.Linear(dim, config.patch_size ** 2 * config.out_channels, **kw)
         self._layouts = LayoutCache()
         self._positions: dict = {}
-        if self.scale_shift_table.device.type != "meta":
+        # Plain PyTorch use gets a usable random init; a host passing its own operations (ComfyUI)
+        # loads weights right away and skips the cost, as its own models do.
+        if operations is nn and self.scale_shift_table.device.type != "meta":
             self.reset_parameters()
 
     @torch.no_grad()

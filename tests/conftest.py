@@ -45,12 +45,6 @@ def require(path):
     return path
 
 
-def pytest_configure(config):
-    config.addinivalue_line("markers", "reference: compares against the official implementation's fixtures")
-    config.addinivalue_line("markers", "host: runs inside a real ComfyUI server")
-    config.addinivalue_line("markers", "browser: drives the ComfyUI frontend in headless Chromium")
-
-
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield

@@ -1,0 +1,23 @@
+"""ComfyUI entry point of the PT-DiT node pack."""
+from .nodes.latents import PTDiTEmptyImageLatent, PTDiTEmptyMultiViewLatent, PTDiTEmptyVideoLatent
+from .nodes.loaders import PTDiTModelLoader, register_model_folder
+from .nodes.patches import PTDiTProxyRatio, PTDiTWindowAttention
+from .nodes.samplers import PTDiTImageGrid, PTDiTSamplerT2I, PTDiTSamplerT2MV, PTDiTSamplerT2V
+
+register_model_folder()
+
+NODE_CLASS_MAPPINGS = {
+    "PTDiTModelLoader": PTDiTModelLoader,
+    "PTDiTProxyRatio": PTDiTProxyRatio,
+    "PTDiTWindowAttention": PTDiTWindowAttention,
+    "PTDiTEmptyImageLatent": PTDiTEmptyImageLatent,
+    "PTDiTEmptyVideoLatent": PTDiTEmptyVideoLatent,
+    "PTDiTEmptyMultiViewLatent": PTDiTEmptyMultiViewLatent,
+    "PTDiTSamplerT2I": PTDiTSamplerT2I,
+    "PTDiTSamplerT2V": PTDiTSamplerT2V,
+    "PTDiTSamplerT2MV": PTDiTSamplerT2MV,
+    "PTDiTImageGrid": PTDiTImageGrid,
+}
+WEB_DIRECTORY = "./web"
+
+__all__ = ["NODE_CLASS_MAPPINGS", "WEB_DIRECTORY"]

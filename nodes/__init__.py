@@ -1,0 +1,1 @@
+"""ComfyUI adapters: thin nodes that turn ComfyUI inputs into ``ptdit`` calls and back."""

@@ -1,0 +1,115 @@
+"""PT-DiT declared to ComfyUI the way core declares its own models.
+
+* :class:`PTDiTLatentFormat` — 4-channel latents of the Open-Sora-Plan v1.2 CausalVAE.
+* :class:`PTDiTSupportedModel` — a ``supported_models_base.BASE``: flow model, shift/multiplier.
+* :class:`PTDiTBaseModel` — a ``model_base.BaseModel`` whose ``extra_conds`` carry text and mask.
+* :class:`ComfyPTDiT` — the diffusion model itself: :class:`ptdit.PTDiT` with ComfyUI's
+  conventions (sigma-time, CONST prediction sign, velocity channels, per-model window options).
+"""
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import torch
+
+import comfy.conds
+import comfy.latent_formats
+import comfy.model_base
+import comfy.supported_models_base
+from comfy.ldm.modules.attention import optimized_attention
+
+from ..ptdit import PTDiT, PTDiTConfig
+from ..ptdit.flow import BASE_RESOLUTION
+from .options import TRANSFORMER_OPTIONS_KEY, WindowOptions
+
+VAE_SPATIAL = 8  # CausalVAE: 8x8 spatial, 4x temporal compression
+VAE_TEMPORAL = 4
+
+
+class PTDiTLatentFormat(comfy.latent_formats.LatentFormat):
+    """Open-Sora-Plan v1.2 CausalVAE latents (4 channels, scale 0.18215)."""
+
+    latent_channels = 4
+    scale_factor = 0.18215
+    # Preview factors: see docs/vae.md for how they are fitted.
+    latent_rgb_factors = [
+        [0.3512, 0.2297, 0.3227],
+        [0.3250, 0.4974, 0.2350],
+        [-0.2829, 0.1762, 0.2721],
+        [-0.2120, -0.2616, -0.7177],
+    ]
+    latent_rgb_factors_bias = None
+    taesd_decoder_name = None
+
+
+def default_shift(height_px: float, width_px: float) -> float:
+    """The official resolution shift r = sqrt(H·W / 512²) for a single frame."""
+    return math.sqrt(height_px * width_px / BASE_RESOLUTION)
+
+
+class PTDiTSupportedModel(comfy.supported_models_base.BASE):
+    """Declaration used when building a MODEL from a PT-DiT checkpoint (never auto-detected)."""
+
+    unet_config = {"image_model": "ptdit"}
+    unet_extra_config = {}
+    # The released model runs at 1024x1024, whose official shift is 2.0; the PT-DiT samplers
+    # set the shift for the actual size, and ModelSamplingSD3 can override it by hand.
+    sampling_settings = {"shift": default_shift(1024, 1024), "multiplier": 1000}
+    latent_format = PTDiTLatentFormat
+    memory_usage_factor = 0.7
+    supported_inference_dtypes = [torch.bfloat16, torch.float16, torch.float32]
+    vae_key_prefix = ["vae."]
+    text_encoder_key_prefix = ["text_encoders."]
+
+    def get_model(self, state_dict, prefix="", device=None):
+        return PTDiTBaseModel(self, device=device)
+
+
+class PTDiTBaseModel(comfy.model_base.BaseModel):
+    """Flow-matching BaseModel: text states as ``c_crossattn``, the T5 mask as ``attention_mask``."""
+
+    def __init__(self, model_config, model_type=comfy.model_base.ModelType.FLOW, device=None):
+        super().__init__(model_config, model_type, device=device, unet_model=ComfyPTDiT)
+
+    def extra_conds(self, **kwargs):
+        out = super().extra_conds(**kwargs)
+        cross_attn = kwargs.get("cross_attn")
+        if cross_attn is not None:
+            out["c_crossattn"] = comfy.conds.CONDRegular(cross_attn)
+        mask = kwargs.get("attention_mask")
+        if mask is not None:
+            out["attention_mask"] = comfy.conds.CONDRegular(mask)
+        return out
+
+
+def comfy_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: Optional[torch.Tensor]) -> torch.Tensor:
+    """ptdit attention through ComfyUI's selected backend; (G, H, S, d) in and out."""
+    if bias is not None:
+        bias = bias.expand(q.shape[0], -1, q.shape[2], k.shape[2])
+    return optimized_attention(q, k, v, q.shape[1], mask=bias, skip_reshape=True, skip_output_reshape=True)
+
+
+class ComfyPTDiT(PTDiT):
+    """The diffusion model ComfyUI calls: ``forward(x, timesteps, context, attention_mask, transformer_options)``.
+
+    ComfyUI passes t = 1000·sigma (x_t = (1-sigma)·x0 + sigma·noise) and, for a CONST (flow) model,
+    expects ``noise - x0``; PT-DiT predicts ``x0 - noise`` in its first ``in_channels`` outputs,
+    so the wrapper returns the negated velocity. Window options come from
+    ``transformer_options["ptdit"]`` (set by the Proxy Ratio / Window Attention nodes).
+    """
+
+    def __init__(self, ptdit_config: dict, image_model: str = "ptdit", dtype=None, device=None, operations=None,
+                 **_ignored):
+        super().__init__(PTDiTConfig.from_dict(ptdit_config), dtype=dtype, device=device,
+                         operations=operations or torch.nn, attention_fn=comfy_attention)
+
+    def forward(self, x, timesteps, context, attention_mask=None, transformer_options={}, **kwargs):
+        options: WindowOptions = transformer_options.get(TRANSFORMER_OPTIONS_KEY) or WindowOptions()
+        p = self.config.patch_size
+        grid = (x.shape[2] if x.ndim == 5 else 1, x.shape[-2] // p, x.shape[-1] // p)
+        window = options.resolve(self.config, grid)
+        if attention_mask is not None and attention_mask.shape[0] != context.shape[0]:
+            attention_mask = attention_mask.repeat(context.shape[0] // attention_mask.shape[0], 1)
+        out = super().forward(x, timesteps, context, attention_mask, window=window, compute_dtype=x.dtype)
+        return -out[:, : self.config.in_channels].to(x.dtype)

@@ -1,0 +1,51 @@
+"""Per-MODEL PT-DiT window options, stored in ``model_options["transformer_options"]["ptdit"]``.
+
+The Proxy Ratio and Window Attention nodes clone a MODEL and set these; the diffusion model
+resolves them against the actual latent at every call (so one MODEL serves any resolution).
+Kept free of ComfyUI imports so it can be unit-tested alone.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Optional
+
+from ..ptdit import PTDiTConfig, WindowSettings
+
+TRANSFORMER_OPTIONS_KEY = "ptdit"
+MODES = ("checkpoint", "auto", "manual")
+
+
+@dataclass(frozen=True)
+class WindowOptions:
+    """``mode``: "checkpoint" (the ratios the weights were trained with, clamped to small latents),
+    "auto" (the paper's table by resolution; p_f = 4 for video) or "manual" (``compress`` and
+    ``proxy`` as given, validated against the latent). ``shift_window`` None = checkpoint's."""
+
+    mode: str = "checkpoint"
+    compress: Optional[tuple[int, int, int]] = None
+    proxy: Optional[tuple[int, int, int]] = None
+    window_attention: bool = True
+    shift_window: Optional[bool] = None
+
+    def __post_init__(self):
+        if self.mode not in MODES:
+            raise ValueError(f"ratio mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        if self.mode == "manual":
+            # Validates the ratios themselves now; the fit to a latent is checked when sampling.
+            WindowSettings(self.compress, self.proxy or self.compress)
+
+    def resolve(self, config: PTDiTConfig, grid: tuple[int, int, int]) -> WindowSettings:
+        """Concrete :class:`WindowSettings` for a token grid (frames, rows, columns)."""
+        switches = dict(window_attention=self.window_attention,
+                        shift_window=config.shift_window if self.shift_window is None else self.shift_window)
+        if self.mode == "auto":
+            return WindowSettings.paper_default(grid, **switches)
+        if self.mode == "manual":
+            return WindowSettings(self.compress, self.proxy or self.compress, **switches)
+        window = tuple(min(c, g) for c, g in zip(config.compress_ratios, grid))
+        proxy = tuple(p if w % p == 0 else w for p, w in zip(config.proxy_ratios, window))
+        return WindowSettings(window, proxy, **switches)
+
+    def replace(self, **changes) -> "WindowOptions":
+        return dataclasses.replace(self, **changes)

@@ -1,0 +1,81 @@
+"""Nodes that clone a MODEL and change how PT-DiT groups tokens: Proxy Ratio and Window Attention."""
+from __future__ import annotations
+
+from .api import io
+from .options import TRANSFORMER_OPTIONS_KEY, WindowOptions
+
+RATIO_CHOICES = [1, 2, 4, 8, 16, 32]
+
+
+def current_options(model) -> WindowOptions:
+    return model.model_options.get("transformer_options", {}).get(TRANSFORMER_OPTIONS_KEY) or WindowOptions()
+
+
+def with_options(model, options: WindowOptions):
+    patched = model.clone()
+    transformer_options = dict(patched.model_options.get("transformer_options", {}))
+    transformer_options[TRANSFORMER_OPTIONS_KEY] = options
+    patched.model_options["transformer_options"] = transformer_options
+    return patched
+
+
+def _ratio_inputs(prefix: str, what: str) -> list:
+    return [io.Int.Input(f"{prefix}_{axis}", default=default, min=1, max=64,
+                         tooltip=f"{what} along {name} in tokens (used when mode is 'manual').")
+            for axis, name, default in (("f", "frames", 1), ("h", "rows", 8), ("w", "columns", 8))]
+
+
+class PTDiTProxyRatio(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="PTDiTProxyRatio",
+            display_name="PT-DiT Proxy Ratio",
+            category="PT-DiT/model",
+            description="Chooses the window (compression) ratio (p_f, p_h, p_w) and the proxy ratio. Smaller "
+                        "windows cost less attention; the released model was trained with (1, 8, 8).",
+            inputs=[
+                io.Model.Input("model", tooltip="A PT-DiT MODEL."),
+                io.Combo.Input("mode", options=["auto", "checkpoint", "manual"], default="auto",
+                               tooltip="auto: the paper's table by resolution (256→2, 512→4, 1024→8, 2048→16; "
+                                       "p_f=4 for video). checkpoint: the ratio the weights were trained with. "
+                                       "manual: the values below."),
+                *_ratio_inputs("window", "Window size"),
+                *_ratio_inputs("proxy", "Proxy ratio (window / proxy = proxy tokens per window)"),
+            ],
+            outputs=[io.Model.Output(tooltip="A copy of the model using these ratios.")],
+        )
+
+    @classmethod
+    def execute(cls, model, mode, window_f, window_h, window_w, proxy_f, proxy_h, proxy_w) -> io.NodeOutput:
+        options = current_options(model).replace(
+            mode=mode,
+            compress=(window_f, window_h, window_w) if mode == "manual" else None,
+            proxy=(proxy_f, proxy_h, proxy_w) if mode == "manual" else None)
+        return io.NodeOutput(with_options(model, options))
+
+
+class PTDiTWindowAttention(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="PTDiTWindowAttention",
+            display_name="PT-DiT Window Attention",
+            category="PT-DiT/model",
+            description="Switches the Texture Complement Module's window and shifted-window attention.",
+            inputs=[
+                io.Model.Input("model", tooltip="A PT-DiT MODEL."),
+                io.Boolean.Input("window_attention", default=True,
+                                 tooltip="Local attention inside each window (adds texture detail)."),
+                io.Combo.Input("shift_window", options=["checkpoint", "on", "off"], default="checkpoint",
+                               tooltip="Attention across window borders on half-shifted windows. 'on' needs a "
+                                       "checkpoint trained with it."),
+            ],
+            outputs=[io.Model.Output(tooltip="A copy of the model with these switches.")],
+        )
+
+    @classmethod
+    def execute(cls, model, window_attention, shift_window) -> io.NodeOutput:
+        shift = {"checkpoint": None, "on": True, "off": False}[shift_window]
+        options = current_options(model).replace(window_attention=window_attention, shift_window=shift)
+        return io.NodeOutput(with_options(model, options))

@@ -1,0 +1,180 @@
+"""PT-DiT T2I / T2V / T2MV samplers, built on ComfyUI's own sampling (progress, previews, interrupt).
+
+Each sampler sets the model's flow shift to the official resolution/length ratio and, with the
+default ``ptdit_rflow`` scheduler, walks exactly the official timestep schedule; any ComfyUI
+sampler and scheduler can be chosen instead.
+"""
+from __future__ import annotations
+
+import torch
+
+import comfy.model_sampling
+import comfy.sample
+import comfy.samplers
+import comfy.utils
+import latent_preview
+
+from ..ptdit import flow
+from .api import io
+from .comfy_model import ComfyPTDiT
+from .latents import (batch_input, empty_latent, frames_input, image_size, latent_frames, size_inputs,
+                      views_input)
+
+OFFICIAL_SCHEDULER = "ptdit_rflow"
+
+
+def require_ptdit(model) -> None:
+    if not isinstance(getattr(model.model, "diffusion_model", None), ComfyPTDiT):
+        raise ValueError("this node needs a PT-DiT MODEL (from the PT-DiT Model Loader), got "
+                         f"{type(model.model).__name__}")
+
+
+def with_shift(model, shift: float):
+    """Clone ``model`` with a flow model-sampling of the given shift (as ModelSamplingSD3 does)."""
+
+    class PTDiTModelSampling(comfy.model_sampling.ModelSamplingDiscreteFlow, comfy.model_sampling.CONST):
+        pass
+
+    sampling = PTDiTModelSampling(model.model.model_config)
+    sampling.set_parameters(shift=shift, multiplier=1000)
+    patched = model.clone()
+    patched.add_object_patch("model_sampling", sampling)
+    return patched
+
+
+def official_sigmas(steps: int, height: int, width: int, frames: int) -> torch.Tensor:
+    """The official schedule as ComfyUI sigmas (t/1000, then 0)."""
+    return torch.cat([flow.rflow_timesteps(steps, height, width, frames).double() / 1000, torch.zeros(1)]).float()
+
+
+def run_sampler(model, positive, negative, latent: torch.Tensor, *, seed: int, steps: int, cfg: float,
+                sampler_name: str, scheduler: str, height: int, width: int, frames: int,
+                noise: torch.Tensor | None = None) -> torch.Tensor:
+    """Sample ``latent`` (zeros for text-to-X) with PT-DiT; returns the final latents."""
+    require_ptdit(model)
+    shift = float(flow.shift_ratio(height, width, frames))
+    patched = with_shift(model, shift)
+    latent = comfy.sample.fix_empty_latent_channels(patched, latent)
+    if noise is None:
+        noise = comfy.sample.prepare_noise(latent, seed)
+    callback = latent_preview.prepare_callback(patched, steps)
+    disable_pbar = not comfy.utils.PROGRESS_BAR_ENABLED
+    if scheduler == OFFICIAL_SCHEDULER:
+        sampler = comfy.samplers.sampler_object(sampler_name)
+        return comfy.sample.sample_custom(patched, noise, cfg, sampler, official_sigmas(steps, height, width, frames),
+                                          positive, negative, latent, callback=callback,
+                                          disable_pbar=disable_pbar, seed=seed)
+    return comfy.sample.sample(patched, noise, steps, cfg, sampler_name, scheduler, positive, negative, latent,
+                               callback=callback, disable_pbar=disable_pbar, seed=seed)
+
+
+def sampling_inputs() -> list:
+    return [
+        io.Int.Input("seed", default=0, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=True,
+                     tooltip="Random seed of the initial noise."),
+        io.Int.Input("steps", default=30, min=1, max=200, tooltip="Sampling steps (the released model uses 30)."),
+        io.Float.Input("cfg", default=4.0, min=0.0, max=30.0, step=0.1, round=0.01,
+                       tooltip="Classifier-free guidance scale (the released model uses 4)."),
+        io.Combo.Input("sampler_name", options=comfy.samplers.KSampler.SAMPLERS, default="euler",
+                       tooltip="Sampling algorithm; 'euler' with 'ptdit_rflow' is the official sampler."),
+        io.Combo.Input("scheduler", options=[OFFICIAL_SCHEDULER, *comfy.samplers.KSampler.SCHEDULERS],
+                       default=OFFICIAL_SCHEDULER,
+                       tooltip="'ptdit_rflow' is the official resolution-shifted schedule; others use "
+                               "ComfyUI's schedulers with the same shift."),
+    ]
+
+
+def conditioning_inputs() -> list:
+    return [
+        io.Model.Input("model", tooltip="A PT-DiT MODEL."),
+        io.Conditioning.Input("positive", tooltip="Prompt (T5-XXL conditioning)."),
+        io.Conditioning.Input("negative", tooltip="Negative prompt; an empty prompt is the official default."),
+    ]
+
+
+class PTDiTSamplerT2I(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="PTDiTSamplerT2I", display_name="PT-DiT T2I Sampler", category="PT-DiT/sampling",
+            description="Text-to-image with PT-DiT (defaults from the released Qihoo-T2I: 1024², 30 steps, CFG 4).",
+            inputs=[*conditioning_inputs(), *size_inputs(1024), batch_input(), *sampling_inputs()],
+            outputs=[io.Latent.Output(tooltip="Image latents (B, 4, H/8, W/8).")])
+
+    @classmethod
+    def execute(cls, model, positive, negative, width, height, batch_size, seed, steps, cfg, sampler_name,
+                scheduler) -> io.NodeOutput:
+        width, height = image_size("custom", width, height)
+        samples = run_sampler(model, positive, negative, empty_latent(batch_size, width, height), seed=seed,
+                              steps=steps, cfg=cfg, sampler_name=sampler_name, scheduler=scheduler,
+                              height=height, width=width, frames=1)
+        return io.NodeOutput({"samples": samples})
+
+
+class PTDiTSamplerT2V(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="PTDiTSamplerT2V", display_name="PT-DiT T2V Sampler", category="PT-DiT/sampling",
+            description="Text-to-video with PT-DiT: 1+4k frames, windows spanning frames (p_f = 4 with auto ratios).",
+            inputs=[*conditioning_inputs(), *size_inputs(512), frames_input(),
+                    io.Float.Input("fps", default=24.0, min=1.0, max=120.0, step=1.0,
+                                   tooltip="Frame rate passed on to video-saving nodes (not a model input)."),
+                    batch_input(), *sampling_inputs()],
+            outputs=[io.Latent.Output(tooltip="Video latents (B, 4, 1+k, H/8, W/8)."),
+                     io.Float.Output("fps", tooltip="The frame rate, for video-saving nodes.")])
+
+    @classmethod
+    def execute(cls, model, positive, negative, width, height, frames, fps, batch_size, seed, steps, cfg,
+                sampler_name, scheduler) -> io.NodeOutput:
+        width, height = image_size("custom", width, height)
+        latent = empty_latent(batch_size, width, height, latent_frames(frames))
+        samples = run_sampler(model, positive, negative, latent, seed=seed, steps=steps, cfg=cfg,
+                              sampler_name=sampler_name, scheduler=scheduler, height=height, width=width,
+                              frames=frames)
+        return io.NodeOutput({"samples": samples}, fps)
+
+
+class PTDiTSamplerT2MV(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="PTDiTSamplerT2MV", display_name="PT-DiT T2MV Sampler", category="PT-DiT/sampling",
+            description="Text-to-multi-view: the views around an orbit are sampled jointly as one 3-D clip so they "
+                        "stay consistent; each view decodes as an image.",
+            inputs=[*conditioning_inputs(), *size_inputs(512), views_input(), batch_input(), *sampling_inputs()],
+            outputs=[io.Latent.Output("latent", tooltip="The joint clip latent (B, 4, views, H/8, W/8)."),
+                     io.Latent.Output("views", tooltip="The same views as an image batch (B·views, 4, H/8, W/8), "
+                                                       "ready for VAE Decode and the grid node.")])
+
+    @classmethod
+    def execute(cls, model, positive, negative, width, height, views, batch_size, seed, steps, cfg,
+                sampler_name, scheduler) -> io.NodeOutput:
+        width, height = image_size("custom", width, height)
+        latent = empty_latent(batch_size, width, height, views)
+        samples = run_sampler(model, positive, negative, latent, seed=seed, steps=steps, cfg=cfg,
+                              sampler_name=sampler_name, scheduler=scheduler, height=height, width=width,
+                              frames=views)
+        as_images = samples.transpose(1, 2).reshape(-1, samples.shape[1], *samples.shape[-2:])
+        return io.NodeOutput({"samples": samples}, {"samples": as_images})
+
+
+class PTDiTImageGrid(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="PTDiTImageGrid", display_name="PT-DiT Image Grid", category="PT-DiT/image",
+            description="Arranges a batch of images (e.g. decoded views) into one grid image.",
+            inputs=[io.Image.Input("images", tooltip="Images to arrange, in order."),
+                    io.Int.Input("columns", default=6, min=1, max=64, tooltip="Images per row.")],
+            outputs=[io.Image.Output(tooltip="One image holding all inputs; empty cells are black.")])
+
+    @classmethod
+    def execute(cls, images, columns) -> io.NodeOutput:
+        count, h, w, c = images.shape
+        columns = min(columns, count)
+        rows = -(-count // columns)
+        padded = torch.zeros(rows * columns, h, w, c, dtype=images.dtype, device=images.device)
+        padded[:count] = images
+        grid = padded.view(rows, columns, h, w, c).permute(0, 2, 1, 3, 4).reshape(1, rows * h, columns * w, c)
+        return io.NodeOutput(grid)
