@@ -17,6 +17,7 @@ from comfy_host import ComfyHost, ComfyHostError, find_comfyui_dir  # noqa: E402
 
 TESTKIT = Path(__file__).resolve().parent / "testkit"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+_STARTS: list = []  # (comfy_dir, seconds) of every server start, for the terminal summary
 
 
 @pytest.fixture(scope="session")
@@ -36,5 +37,15 @@ def comfy_host(tmp_path_factory):
     except ComfyHostError as e:
         host.stop()
         pytest.fail(str(e), pytrace=False)
+    _STARTS.append((host.comfy_dir, host.startup_seconds))
     yield host
+    _STARTS.append(("log", host.log_path))
     host.stop()
+
+
+def pytest_terminal_summary(terminalreporter):
+    for what, value in _STARTS:
+        if what == "log":
+            terminalreporter.write_line(f"ComfyUI host log: {value}")
+        else:
+            terminalreporter.write_line(f"ComfyUI host ({what}) answered after {value:.1f} s")
