@@ -1,0 +1,28 @@
+"""Test-only V3 extension: exported through comfy_entrypoint() only. Imported by ComfyUI only."""
+from comfy_api.latest import ComfyExtension, io
+
+
+class PTDiTTestV3Entry(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="PTDiTTestV3Entry",
+            display_name="PTDiT test: V3 via comfy_entrypoint",
+            category="ptdit_testkit",
+            inputs=[io.String.Input("text", default="hi", tooltip="echoed back")],
+            outputs=[io.String.Output()],
+            is_output_node=True,
+        )
+
+    @classmethod
+    def execute(cls, text):
+        return io.NodeOutput(text.upper(), ui={"text": [text.upper()]})
+
+
+class _Extension(ComfyExtension):
+    async def get_node_list(self):
+        return [PTDiTTestV3Entry]
+
+
+async def comfy_entrypoint():
+    return _Extension()
