@@ -122,7 +122,7 @@ class PTDiTSamplerT2V(io.ComfyNode):
                                    tooltip="Frame rate passed on to video-saving nodes (not a model input)."),
                     batch_input(), *sampling_inputs()],
             outputs=[io.Latent.Output(tooltip="Video latents (B, 4, 1+k, H/8, W/8)."),
-                     io.Float.Output("fps", tooltip="The frame rate, for video-saving nodes.")])
+                     io.Float.Output("frame_rate", display_name="fps", tooltip="The frame rate, for video-saving nodes.")])
 
     @classmethod
     def execute(cls, model, positive, negative, width, height, frames, fps, batch_size, seed, steps, cfg,
@@ -144,7 +144,7 @@ class PTDiTSamplerT2MV(io.ComfyNode):
                         "stay consistent; each view decodes as an image.",
             inputs=[*conditioning_inputs(), *size_inputs(512), views_input(), batch_input(), *sampling_inputs()],
             outputs=[io.Latent.Output("latent", tooltip="The joint clip latent (B, 4, views, H/8, W/8)."),
-                     io.Latent.Output("views", tooltip="The same views as an image batch (B·views, 4, H/8, W/8), "
+                     io.Latent.Output("view_latents", display_name="views", tooltip="The same views as an image batch (B·views, 4, H/8, W/8), "
                                                        "ready for VAE Decode and the grid node.")])
 
     @classmethod
