@@ -324,6 +324,37 @@ def test_single_file_with_the_builtin_tokenizer(te, t5, loader_clip, encode):
     torch.testing.assert_close(encode(clip, SHORT)[0][0], encode(loader_clip, SHORT)[0][0], atol=0, rtol=0)
 
 
+def test_scaled_fp8_single_file(te, t5, tmp_path):
+    """ComfyUI's scaled-fp8 T5 layout (t5xxl_fp8_e4m3fn_scaled.safetensors): fp8 linear weights with a
+    per-weight scale. The loader reads it like the stock loader does and computes with the dequantised
+    weights (checked against transformers fed the same dequantised weights)."""
+    import comfy.utils
+
+    sd = comfy.utils.load_torch_file(str(t5.encoder / "model.safetensors"), safe_load=True)
+    quantised, dequantised = {"scaled_fp8": torch.empty(0, dtype=torch.float8_e4m3fn)}, {}
+    for k, v in sd.items():
+        if k.endswith((".q.weight", ".k.weight", ".v.weight", ".o.weight", ".wi_0.weight", ".wi_1.weight",
+                       ".wo.weight")):
+            scale = v.float().abs().max() / 448.0
+            quantised[k] = (v.float() / scale).to(torch.float8_e4m3fn)
+            quantised[k[: -len("weight")] + "scale_weight"] = scale.reshape(())
+            dequantised[k] = quantised[k].float() * scale
+        else:
+            quantised[k] = v
+            dequantised[k] = v.float()
+    path = tmp_path / "t5_tiny_fp8_e4m3fn_scaled.safetensors"
+    save_file(quantised, str(path))
+    reference = transformers.T5EncoderModel(t5.reference.config).eval()
+    reference.load_state_dict(dequantised, strict=False)
+    ids, mask = reference_tokens(t5, SHORT)
+    n = int(mask.sum())
+    clip = te.load_t5_text_encoder(str(path), None, offload_when_idle=False)
+    assert clip.cond_stage_model.t5xxl.transformer.encoder.block[0].layer[0].SelfAttention.q.weight.dtype == \
+        torch.float8_e4m3fn
+    cond = clip.encode_from_tokens(clip.tokenize(SHORT))
+    torch.testing.assert_close(cond, reference(ids, attention_mask=mask).last_hidden_state[:, :n], **STATE_TOL)
+
+
 # ------------------------------------------------------------------------------ bad input
 
 def test_folder_that_is_not_a_t5_encoder(te, tmp_path):
