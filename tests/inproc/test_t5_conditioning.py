@@ -17,6 +17,7 @@ Prompts are encoded with ComfyUI's CLIPTextEncode node class.
 """
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 from types import SimpleNamespace
@@ -321,6 +322,17 @@ def test_dtype_option_sets_the_weight_storage(te, t5, dtype, stored):
 def test_single_file_with_the_builtin_tokenizer(te, t5, loader_clip, encode):
     """One safetensors file (t5xxl_fp16.safetensors style): size from shapes, ComfyUI's tokenizer."""
     clip = te.load_t5_text_encoder(str(t5.encoder / "model.safetensors"), None, offload_when_idle=False)
+    torch.testing.assert_close(encode(clip, SHORT)[0][0], encode(loader_clip, SHORT)[0][0], atol=0, rtol=0)
+
+
+def test_sharded_folder_with_its_own_tokenizer(te, t5, loader_clip, encode, tmp_path):
+    """transformers' sharded layout (index + shards), tokenizer files inside the folder (``auto``)."""
+    folder = tmp_path / "sharded_t5"
+    copy.deepcopy(t5.reference).half().save_pretrained(folder, max_shard_size="400KB")
+    assert (folder / "model.safetensors.index.json").is_file() and len(list(folder.glob("model-*"))) > 1
+    t5.tokenizer.save_pretrained(folder)
+    assert te.resolve_tokenizer(te.AUTO_TOKENIZER, str(folder)) == str(folder)
+    clip = te.load_t5_text_encoder(str(folder), str(folder), offload_when_idle=False)
     torch.testing.assert_close(encode(clip, SHORT)[0][0], encode(loader_clip, SHORT)[0][0], atol=0, rtol=0)
 
 
