@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import shutil
 from types import SimpleNamespace
 
@@ -197,16 +198,21 @@ def test_loader_and_native_with_text_rules_give_identical_conditioning(stock_cli
     torch.testing.assert_close(denoised(ptdit_model, ours), denoised(ptdit_model, native), atol=1e-6, rtol=0)
 
 
-def test_long_prompt_needs_text_rules_on_the_stock_path(stock_clip, te, encode, ptdit_model, t5):
+def test_long_prompt_needs_text_rules_on_the_stock_path(stock_clip, te, encode, ptdit_model, t5, caplog):
     """Without the node the stock path encodes all 484 tokens (and the model warns); with it, the
     conditioning is the reference's 200-token one."""
     reference = denoised(ptdit_model, reference_conditioning(t5, LONG))
     raw = encode(stock_clip("pixart"), LONG)
     assert raw[0][0].shape[1] > MAX_TOKENS
-    assert (denoised(ptdit_model, raw) - reference).abs().max() > 1e-3
+    with caplog.at_level(logging.WARNING):
+        assert (denoised(ptdit_model, raw) - reference).abs().max() > 1e-3
+    assert f"a prompt has {raw[0][0].shape[1]} T5 tokens; the reference cuts prompts to 200" in caplog.text
+    caplog.clear()
     ruled = encode(te.with_reference_rules(stock_clip("pixart")), LONG)
     assert ruled[0][0].shape[1] == MAX_TOKENS
-    torch.testing.assert_close(denoised(ptdit_model, ruled), reference, **OUTPUT_TOL)
+    with caplog.at_level(logging.WARNING):
+        torch.testing.assert_close(denoised(ptdit_model, ruled), reference, **OUTPUT_TOL)
+    assert "T5 tokens" not in caplog.text
 
 
 @pytest.mark.parametrize("text", [SHORT, EMPTY])
