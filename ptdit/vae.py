@@ -17,7 +17,7 @@ from .vae_blocks import (RESAMPLERS, RESNETS, AttnBlock3D, CausalConv3d, ResnetB
 from .vae_config import LATENT_SCALE, CausalVAEConfig, ReferenceTiling
 from .vae_memory import choose_tiling
 from .vae_norm import group_norm, plain_norm_stats
-from .vae_tiling import SharedStatsTiling, reference_tiled, shared_stats_tiled
+from .vae_tiling import ExactTiling, LowMemoryTiling, Stage, exact_tiled, low_memory_tiled, reference_tiled
 
 AUTO = "auto"
 
@@ -88,6 +88,23 @@ class Encoder(nn.Module):
                 h, frames = _apply(level.downsample, h, frames)
         return unfold_frames(h, frames) if h.ndim == 4 else h
 
+    def stages(self) -> list[Stage]:
+        """The layers of :meth:`forward_levels` one by one, each on (B, C, T, H, W) tensors."""
+        def framewise(layer):
+            def run(h):
+                frames = h.shape[2]
+                out = layer(fold_frames(h)) if isinstance(layer, nn.Conv2d) else layer(fold_frames(h), frames)
+                return unfold_frames(out, frames)
+            return run
+
+        stages = [Stage(framewise(self.conv_in))]
+        for level in self.down:
+            layers = list(level.block) + ([level.downsample] if hasattr(level, "downsample") else [])
+            for layer in layers:
+                down = 2 if layer is getattr(level, "downsample", None) else 1
+                stages.append(Stage(framewise(layer) if layer.framewise else layer, down=down))
+        return stages
+
     def forward_head(self, h: torch.Tensor) -> torch.Tensor:
         """Deepest level features -> moments (B, 2*z_channels, t, h, w): mid block (with attention) and out."""
         h = _run_mid(self.mid, h)
@@ -126,13 +143,22 @@ class Decoder(nn.Module):
         """(B, z_channels, t, h, w) -> (B, C, t, h, w): conv_in and the mid block (with attention)."""
         return _run_mid(self.mid, self.conv_in(z))
 
+    def stages(self) -> list[Stage]:
+        """The layers after the mid block, deepest level first, each on (B, C, T, H, W) tensors."""
+        stages = []
+        for level in reversed(self.up):
+            stages += [Stage(block) for block in level.block]
+            if hasattr(level, "upsample"):
+                stages.append(Stage(level.upsample, up=2))
+        return stages + [Stage(self._output)]
+
     def forward_levels(self, h: torch.Tensor) -> torch.Tensor:
         """(B, C, t, h, w) -> pixels. Purely local apart from GroupNorm."""
-        for level in reversed(self.up):
-            for block in level.block:
-                h = block(h)
-            if hasattr(level, "upsample"):
-                h = level.upsample(h)
+        for stage in self.stages():
+            h = stage.run(h)
+        return h
+
+    def _output(self, h: torch.Tensor) -> torch.Tensor:
         return self.conv_out(F.silu(group_norm(self.norm_out, h), inplace=True))
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
@@ -166,7 +192,8 @@ class CausalVAE(nn.Module):
         (B, 4, 1 + k, ceil(H/8), ceil(W/8)). H and W are edge-padded to multiples of 8.
 
         ``tiling``: "auto" (untiled if it fits ``memory_budget`` bytes, default: the free memory
-        of x's device, else :class:`SharedStatsTiling`), None (untiled), or a tiling object.
+        of x's device, else :class:`ExactTiling`, else :class:`LowMemoryTiling`), None
+        (untiled), or one of those or :class:`ReferenceTiling`.
         """
         check_pixels(x, self.config)
         x = pad_to_multiple(x, self.config.spatial_factor)
@@ -193,9 +220,16 @@ class CausalVAE(nn.Module):
             return self._quant(self.encoder(x))
         if isinstance(tiling, ReferenceTiling):
             return reference_tiled(x, lambda tile: self._quant(self.encoder(tile)), tiling, encode=True)
-        h = shared_stats_tiled(x, self.encoder.forward_levels, tiling, encode=True,
-                               spatial_factor=self.config.spatial_factor,
-                               temporal_factor=self.config.temporal_factor)
+        if isinstance(tiling, ExactTiling):
+            x = pad_to_multiple(x, self.config.spatial_factor, minimum_only=True)
+            h = exact_tiled(x, self.encoder.stages(), tiling, tiling.tile * self.config.spatial_factor,
+                            self._device()).to(self._device())
+        elif isinstance(tiling, LowMemoryTiling):
+            h = low_memory_tiled(x, self.encoder.forward_levels, tiling, encode=True,
+                                 spatial_factor=self.config.spatial_factor,
+                                 temporal_factor=self.config.temporal_factor)
+        else:
+            raise ValueError(f"unknown tiling {tiling!r}")
         with plain_norm_stats():
             return self._quant(self.encoder.forward_head(h))
 
@@ -205,12 +239,17 @@ class CausalVAE(nn.Module):
             return self.decoder(self._post_quant(z))
         if isinstance(tiling, ReferenceTiling):
             return reference_tiled(z, lambda tile: self.decoder(self._post_quant(tile)), tiling, encode=False)
-        if not isinstance(tiling, SharedStatsTiling):
-            raise ValueError(f"tiling must be 'auto', None, SharedStatsTiling or ReferenceTiling, got {tiling!r}")
         h = self.decoder.forward_head(self._post_quant(z))
-        return shared_stats_tiled(h, self.decoder.forward_levels, tiling, encode=False,
-                                  spatial_factor=self.config.spatial_factor,
-                                  temporal_factor=self.config.temporal_factor)
+        if isinstance(tiling, ExactTiling):
+            return exact_tiled(h, self.decoder.stages(), tiling, tiling.tile, self._device())
+        if isinstance(tiling, LowMemoryTiling):
+            return low_memory_tiled(h, self.decoder.forward_levels, tiling, encode=False,
+                                    spatial_factor=self.config.spatial_factor,
+                                    temporal_factor=self.config.temporal_factor)
+        raise ValueError(f"unknown tiling {tiling!r}")
+
+    def _device(self) -> torch.device:
+        return self.decoder.conv_out.conv.weight.device
 
     def _quant(self, h):
         return self.quant_conv(h) if self.config.use_quant_layer else h

@@ -15,6 +15,7 @@ from torch import nn
 from .vae_norm import group_norm
 
 NORM_EPS = 1e-6
+QUERY_CHUNK = 4096  # attention queries per call: bounds the H*W x H*W score memory of math kernels
 
 
 def make_group_norm(channels: int, groups: int, dtype=None, device=None, operations=nn) -> nn.Module:
@@ -125,8 +126,11 @@ class AttnBlock3D(nn.Module):
         def tokens(a):  # (B, C, T, H, W) -> (B*T, 1 head, H*W, C)
             return a.permute(0, 2, 3, 4, 1).reshape(b * t, 1, h * w, c)
 
-        out = F.scaled_dot_product_attention(tokens(self.q(y)), tokens(self.k(y)), tokens(self.v(y)))
+        q, k, v = tokens(self.q(y)), tokens(self.k(y)), tokens(self.v(y))
         del y
+        out = torch.cat([F.scaled_dot_product_attention(q[:, :, i:i + QUERY_CHUNK], k, v)
+                         for i in range(0, h * w, QUERY_CHUNK)], dim=2)
+        del q, k, v
         out = out.reshape(b, t, h, w, c).permute(0, 4, 1, 2, 3)
         return self.proj_out(out).add_(x)
 

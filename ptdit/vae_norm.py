@@ -4,9 +4,8 @@ Every GroupNorm of the VAE is applied through :func:`group_norm`. Normally that 
 module's forward. Inside :func:`sharing_norm_stats`, each call instead
 
 * adds the sums of its input over the current tile's *core* region (the part of the tile that no
-  other tile owns) to a pool, so that after all tiles the pool holds clip-wide statistics, and
-* normalises with the statistics pooled in the previous pass (or the tile's own statistics in the
-  first pass).
+  other tile owns) to a pool, so that after all tiles the pool holds whole-input statistics, and
+* normalises with statistics pooled in an earlier pass (or the tile's own statistics).
 
 Calls are matched between tiles and passes by their order, which is the same for every tile.
 """
@@ -39,12 +38,23 @@ class TileRegion:
     total_frames: int
 
 
-class SharedNormStats:
-    """Pools GroupNorm sums over tile cores; ``previous`` are the statistics to normalise with."""
+class StatsCollected(Exception):
+    """Raised by :class:`SharedNormStats` to abandon a tile once the wanted statistics are pooled."""
 
-    def __init__(self, previous: list[tuple[torch.Tensor, torch.Tensor]] | None = None, collect: bool = True):
-        self.previous = previous
-        self.collect = collect
+
+class SharedNormStats:
+    """Pools GroupNorm input sums over tile cores and normalises with known statistics.
+
+    The i-th GroupNorm call of a tile normalises with ``previous[i]`` when given (else with the
+    tile's own statistics) and, from call ``collect_from`` on, adds its core sums to the pool.
+    With ``stop_after`` = i, call i raises :class:`StatsCollected` once it has been pooled.
+    """
+
+    def __init__(self, previous: list[tuple[torch.Tensor, torch.Tensor]] | None = None,
+                 collect_from: int | None = 0, stop_after: int | None = None):
+        self.previous = previous or []
+        self.collect_from = collect_from
+        self.stop_after = stop_after
         self._sums: list[list[torch.Tensor]] = []
         self._region: TileRegion | None = None
         self._index = 0
@@ -54,7 +64,7 @@ class SharedNormStats:
         self._index = 0
 
     def pooled(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """``(mean, var)`` per GroupNorm call, float64, shape (B, G) or (B, T, G) for frame-wise norms."""
+        """``(mean, var)`` per pooled call, float64, shape (B, G) or (B, T, G) for frame-wise norms."""
         stats = []
         for total, total_sq, count in self._sums:
             mean = total / count
@@ -63,11 +73,13 @@ class SharedNormStats:
 
     def normalize(self, norm: torch.nn.GroupNorm, x: torch.Tensor, frames: int | None) -> torch.Tensor:
         index, self._index = self._index, self._index + 1
-        groups = norm.num_groups
         core, core_start, frame_offset, total_frames = self._core(x, frames)
-        if self.collect:
-            self._accumulate(index, core, groups, frames, frame_offset + core_start, total_frames)
-        if self.previous is None:
+        if self.collect_from is not None and index >= self.collect_from:
+            self._accumulate(index - self.collect_from, core, norm.num_groups, frames,
+                             frame_offset + core_start, total_frames)
+        if index == self.stop_after:
+            raise StatsCollected
+        if index >= len(self.previous):
             return norm(x)
         mean, var = self.previous[index]
         if frames is not None:  # frame-wise: (B, T_total, G) -> this tile's frames, folded into N
@@ -98,13 +110,16 @@ class SharedNormStats:
         return core, t0, offset, total
 
     def _accumulate(self, index, core, groups, frames, frame_offset, total_frames) -> None:
-        if frames is None:  # (B, C, t, h, w) -> (B, G)
-            grouped = core.unflatten(1, (groups, -1)).flatten(2)
-        else:  # (B, t, C, h, w) -> (B, t, G)
-            grouped = core.unflatten(2, (groups, -1)).flatten(3)
-        total = grouped.sum(-1, dtype=torch.float64)
-        total_sq = grouped.square().sum(-1, dtype=torch.float64)
-        count = torch.full_like(total, grouped.shape[-1])
+        core = core.detach()  # statistics are constants; never keep autograd graphs of earlier tiles
+        channel_dim = 1 if frames is None else 2  # (B, C, t, h, w) or (B, t, C, h, w)
+        dims = tuple(d for d in range(core.ndim) if d > channel_dim)
+        # Per-channel mean and variance (accurate even when |mean| >> std), read from the strided
+        # core without copies; pooled as sum(n * mean) and sum(n * (var + mean^2)) in float64.
+        var, mean = torch.var_mean(core, dim=dims, correction=0)
+        per_channel = (core[0, 0] if frames is None else core[0, 0, 0]).numel()
+        mean, var = mean.double(), var.double()
+        total, total_sq = (s.unflatten(-1, (groups, -1)).sum(-1) * per_channel for s in (mean, var + mean * mean))
+        count = torch.full_like(total, per_channel * core.shape[channel_dim] // groups)
         if frames is not None:  # place this tile's core frames at their clip position
             pad = (0, 0, frame_offset, total_frames - frame_offset - total.shape[1])
             total, total_sq, count = (torch.nn.functional.pad(s, pad) for s in (total, total_sq, count))
@@ -145,16 +160,21 @@ def plain_norm_stats():
 
 
 def _normalize_with(norm, x, mean, var):
-    """(x - mean) / sqrt(var + eps) * weight + bias, with mean/var: (N, G) float64."""
+    """(x - mean) / sqrt(var + eps) * weight + bias for x: (N, C, ...), mean/var: (N, G) float64.
+
+    Allocates a single tensor of x's size.
+    """
     compute = torch.float32 if x.element_size() < 4 else x.dtype
-    rstd = torch.rsqrt(var + norm.eps).to(compute)
-    grouped = x.to(compute).unflatten(1, (norm.num_groups, -1))
-    shape = grouped.shape[:2] + (1,) * (grouped.ndim - 2)
-    y = ((grouped - mean.to(compute).view(shape)) * rstd.view(shape)).flatten(1, 2)
+    per_channel = x.shape[1] // norm.num_groups
+    shape = x.shape[:2] + (1,) * (x.ndim - 2)
+    scale = torch.rsqrt(var + norm.eps).repeat_interleave(per_channel, dim=1)
+    mean = mean.repeat_interleave(per_channel, dim=1)
+    shift = torch.zeros_like(mean)
     if norm.weight is not None:
-        affine_shape = (1, -1) + (1,) * (x.ndim - 2)
-        y = y * norm.weight.to(y).view(affine_shape) + norm.bias.to(y).view(affine_shape)
-    return y.to(x.dtype)
+        scale = scale * norm.weight.double().to(scale.device)
+        shift = shift + norm.bias.double().to(scale.device)
+    y = x.to(compute) - mean.to(compute).view(shape)
+    return y.mul_(scale.to(compute).view(shape)).add_(shift.to(compute).view(shape)).to(x.dtype)
 
 
 def _scale_range(core: tuple[int, int], full: tuple[int, int], size: int) -> tuple[int, int]:

@@ -1,26 +1,30 @@
 """Tiled encode/decode for the CausalVAE.
 
-Two schemes:
+Three schemes:
 
 * :func:`reference_tiled` reproduces the official ``tiled_encode`` / ``tiled_decode`` exactly:
   independent tiles (each with its own GroupNorm statistics), temporal chunks that share one frame,
-  and the reference's asymmetric in-place blend.
-* :func:`shared_stats_tiled` is the low-seam scheme used by default when an input is too large:
-  tiles carry a halo of context, all tiles normalise with GroupNorm statistics pooled over the
-  whole input (see :mod:`ptdit.vae_norm`), and neighbouring tiles are cross-faded with weights
-  that sum to one.
+  and the reference's asymmetric in-place blend. Visible seams.
+* :func:`exact_tiled` runs the high-resolution part layer by layer over spatial tiles with a
+  2-sample halo. Each layer's input and output are kept whole (optionally on another device, e.g.
+  CPU RAM) and every GroupNorm uses statistics pooled over all tiles before it is applied, so the
+  result equals the untiled one up to float rounding: no seams.
+* :func:`low_memory_tiled` keeps nothing whole: tiles with a wide halo run through all levels,
+  normalising with GroupNorm statistics pooled over all tiles in a previous pass, and are
+  cross-faded. No visible seams, but a smooth deviation from the untiled result (the pooled
+  statistics are estimates); optionally chunks time as well.
 
-Both take ``run``, the network part applied per tile: (B, C, T, H, W) -> (B, C', T', H', W').
+Tile functions map (B, C, T, H, W) -> (B, C', T', H', W').
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 
 from .vae_config import ReferenceTiling
-from .vae_norm import SharedNormStats, TileRegion, causal_frame_index, sharing_norm_stats
+from .vae_norm import SharedNormStats, StatsCollected, TileRegion, causal_frame_index, sharing_norm_stats
 
 Run = Callable[[torch.Tensor], torch.Tensor]
 
@@ -87,12 +91,98 @@ def _blend_edge(prev: torch.Tensor, tile: torch.Tensor, extent: int, dim: int) -
     head.copy_(prev.narrow(dim, prev.shape[dim] - e, e) * dec + head * inc)
 
 
-# --------------------------------------------------------------------------- shared-statistics scheme
+# --------------------------------------------------------------------------- exact scheme
 
 @dataclass(frozen=True)
-class SharedStatsTiling:
-    """Low-seam tiling settings, in latent units for both directions (1 latent = 8 px, 1 latent
-    frame = 4 pixel frames for the released VAE).
+class ExactTiling:
+    """Seamless tiling that matches the untiled result. ``tile``: tile edge in latents (scaled to
+    each layer's resolution); ``storage_device``: where whole layer inputs/outputs are kept
+    (None: the input's device; "cpu" keeps them off the accelerator)."""
+
+    tile: int = 32
+    storage_device: str | torch.device | None = None
+
+    def __post_init__(self):
+        if self.tile < 1:
+            raise ValueError(f"invalid tiling settings {self}")
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One layer of the tiled part: (B, C, T, H, W) -> (B, C', T', H * up // down, W * up // down).
+
+    Its receptive field must stay within ``STAGE_HALO`` input samples of every output sample.
+    """
+
+    run: Run
+    up: int = 1
+    down: int = 1
+
+
+STAGE_HALO = 2  # two 3x3 convs at one resolution, or interpolation + conv, or a stride-2 conv
+
+
+def exact_tiled(x: torch.Tensor, stages: Sequence[Stage], tiling: ExactTiling, edge: int,
+                compute_device: torch.device) -> torch.Tensor:
+    """Run ``stages`` one after another over tiles of x: (B, C, T, H, W); ``edge``: first tile edge.
+
+    Returns the last stage's output on the storage device.
+    """
+    storage = torch.device(tiling.storage_device) if tiling.storage_device is not None else x.device
+    x = x.to(storage)
+    for stage in stages:
+        x = _exact_stage(x, stage, max(edge, stage.down), compute_device)
+        edge = edge * stage.up // stage.down
+    return x
+
+
+def _exact_stage(x: torch.Tensor, stage: Stage, edge: int, compute_device) -> torch.Tensor:
+    """One layer over tiles; each GroupNorm's statistics are pooled in a pass that stops there."""
+    frames, height, width = x.shape[2:]
+    edge = edge // stage.down * stage.down
+    halo = -(-STAGE_HALO // stage.down) * stage.down
+    regions = [TileRegion((0, frames), rows, cols, (0, frames), core_rows, core_cols, frames)
+               for rows, core_rows in tile_ranges(height, edge, halo)
+               for cols, core_cols in tile_ranges(width, edge, halo)]
+    if len(regions) == 1:
+        return stage.run(x.to(compute_device)).to(x.device)
+    known: list = []
+    while True:
+        shared = SharedNormStats(known, collect_from=len(known), stop_after=len(known))
+        out = None
+        with sharing_norm_stats(shared):
+            for region in regions:
+                shared.begin_tile(region)
+                try:
+                    tile = stage.run(_crop(x, region).to(compute_device))
+                except StatsCollected:
+                    continue
+                if out is None:
+                    size = (height * stage.up // stage.down, width * stage.up // stage.down)
+                    out = torch.empty(tile.shape[:3] + size, dtype=tile.dtype, device=x.device)
+                _place_core(out, tile, region, stage)
+        if out is not None:  # the layer ran to the end: no GroupNorm left to pool
+            return out
+        known = known + shared.pooled()
+
+
+def _place_core(out: torch.Tensor, tile: torch.Tensor, region: TileRegion, stage: Stage) -> None:
+    (r0, _), (c0, _) = region.rows, region.cols
+    (cr0, cr1), (cc0, cc1) = region.core_rows, region.core_cols
+
+    def scale(i):
+        return i * stage.up // stage.down
+
+    core = tile[..., scale(cr0) - scale(r0):scale(cr1) - scale(r0), scale(cc0) - scale(c0):scale(cc1) - scale(c0)]
+    out[..., scale(cr0):scale(cr1), scale(cc0):scale(cc1)] = core.to(out.device)
+
+
+# --------------------------------------------------------------------------- low-memory scheme
+
+@dataclass(frozen=True)
+class LowMemoryTiling:
+    """Bounded-memory tiling settings, in latent units for both directions (1 latent = 8 px,
+    1 latent frame = 4 pixel frames for the released VAE).
 
     ``tile``: core edge of a tile; ``halo``: extra context on every side (at most the halo is
     wasted work per side); ``blend``: half-width of the linear cross-fade centred on each core
@@ -140,14 +230,17 @@ def frame_chunks(frames: int, core: int, before: int, after: int, group: int):
     return [((max(0, a - before * group + group - 1), min(frames, b + after * group)), (a, b)) for a, b in cores]
 
 
-def shared_stats_tiled(x: torch.Tensor, run: Run, tiling: SharedStatsTiling, *,
-                       spatial_factor: int, temporal_factor: int, encode: bool) -> torch.Tensor:
+def low_memory_tiled(x: torch.Tensor, run: Run, tiling: LowMemoryTiling, *,
+                     spatial_factor: int, temporal_factor: int, encode: bool) -> torch.Tensor:
     """Run ``run`` over tiles of x: (B, C, T, H, W) with shared GroupNorm statistics and cross-fades.
 
     ``encode``: x is pixels (tile sizes are scaled to pixels, spatial tile borders fall on multiples
     of ``spatial_factor``); otherwise x is latents and the output is ``spatial_factor`` times larger.
     """
     frames, height, width = x.shape[2:]
+    if encode and (height % spatial_factor or width % spatial_factor):
+        raise ValueError(f"low-memory tiled encoding needs H and W divisible by {spatial_factor}, "
+                         f"got {height}x{width} (CausalVAE.encode pads them)")
     unit = spatial_factor if encode else 1
     group = temporal_factor if encode else 1
     rows = tile_ranges(height, tiling.tile * unit, tiling.halo * unit)
@@ -161,13 +254,13 @@ def shared_stats_tiled(x: torch.Tensor, run: Run, tiling: SharedStatsTiling, *,
     blend = tiling.blend * (1 if encode else spatial_factor)
     stats = None
     for _ in range(tiling.stats_passes):
-        shared = SharedNormStats(stats)
+        shared = SharedNormStats(stats, collect_from=0)
         with sharing_norm_stats(shared):
             for region in regions:
                 shared.begin_tile(region)
                 run(_crop(x, region))
         stats = shared.pooled()
-    shared = SharedNormStats(stats, collect=False)
+    shared = SharedNormStats(stats, collect_from=None)
     out = None
     with sharing_norm_stats(shared):
         for region in regions:
@@ -175,7 +268,7 @@ def shared_stats_tiled(x: torch.Tensor, run: Run, tiling: SharedStatsTiling, *,
             tile = run(_crop(x, region))
             if out is None:
                 out = tile.new_zeros(tile.shape[:2] + _output_size(x.shape[2:], region, tile.shape[2:]))
-            _accumulate(out, tile, region, x.shape[2:], blend)
+            _add_weighted(out, tile, region, x.shape[2:], blend)
     return out
 
 
@@ -203,7 +296,7 @@ def _output_size(in_size, region, tile_shape) -> tuple[int, int, int]:
     return tuple(m(n) for m, n in zip(_axis_maps(region, tile_shape), in_size))
 
 
-def _accumulate(out, tile, region: TileRegion, in_size, blend: int) -> None:
+def _add_weighted(out, tile, region: TileRegion, in_size, blend: int) -> None:
     """out[tile's place] += tile * w, with w a product of per-axis partition-of-unity weights."""
     frame_map, row_map, col_map = _axis_maps(region, tile.shape[2:])
     span_t = region.frames[1] - region.frames[0]
