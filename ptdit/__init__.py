@@ -5,9 +5,11 @@ Entry points:
 * :class:`PTDiT` / :class:`PTDiTConfig` / :data:`PRESETS` — the transformer and its configuration.
 * :class:`WindowSettings` — window/proxy ratios and local-attention switches, per call.
 * :func:`from_reference_config` — build from the official constructor kwargs (parity checks).
+* :func:`vae_from_reference_config` — the Open-Sora-Plan v1.2 CausalVAE, likewise.
 """
 from .config import PRESETS, PTDiTConfig, WindowSettings, config_from_reference
 from .model import PTDiT
+from .vae_loading import vae_from_reference_config
 
 
 def from_reference_config(config: dict, state_dict: dict | None = None) -> PTDiT:
@@ -24,4 +26,5 @@ def from_reference_config(config: dict, state_dict: dict | None = None) -> PTDiT
     return model.eval()
 
 
-__all__ = ["PRESETS", "PTDiT", "PTDiTConfig", "WindowSettings", "config_from_reference", "from_reference_config"]
+__all__ = ["PRESETS", "PTDiT", "PTDiTConfig", "WindowSettings", "config_from_reference", "from_reference_config",
+           "vae_from_reference_config"]
