@@ -114,6 +114,18 @@ export function readout(grid, { window, proxy }, { windowAttention = true, shift
   return { tokens, padded, paddedTokens, perWindow, windows, windowCount, proxiesPerWindow, proxyTokens, ratio };
 }
 
+/**
+ * `100 * ratio` with `digits` decimals, rounded like Python's f"{100 * ratio:.2f}": exact binary
+ * ties go to the even digit (toFixed alone gives 15.63 for 15.625, Python 15.62).
+ */
+export function percent(ratio, digits = 2) {
+  const v = 100 * ratio;
+  const exact = v.toFixed(100); // every digit of the double for the magnitudes shown here
+  const cut = exact.indexOf(".") + 1 + digits;
+  const tie = /^50*$/.test(exact.slice(cut));
+  return tie && Number(exact[cut - 1]) % 2 === 0 ? exact.slice(0, cut) : v.toFixed(digits);
+}
+
 /** True when the ratios differ from the ones the checkpoint was trained with. */
 export function departsFromTraining({ window, proxy }, trained = TRAINED) {
   return window.some((v, i) => v !== trained.window[i]) || proxy.some((v, i) => v !== trained.proxy[i]);

@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import types
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -38,6 +39,7 @@ const out = {
   checkpoint: q.grids.map((g) => m.checkpointDefault(g)),
   grid: q.sizes.map(([w, h, f]) => m.tokenGrid(w, h, f)),
   readout: q.readout.map(([g, window, proxy]) => m.readout(g, { window, proxy })),
+  percent: q.readout.map(([g, window, proxy]) => m.percent(m.readout(g, { window, proxy }).ratio)),
   problems: q.readout.map(([g, window, proxy]) => m.problems(g, { window, proxy }, q.largest)),
   choices: q.grids.map((g) => m.choices(g, [g[0], g[1], g[2]], q.largest)),
 };
@@ -158,6 +160,16 @@ def test_readout_matches_complexity(js_and_query):
         assert got["windowCount"] * got["perWindow"] == tokens
         checked += 1
     assert checked > 1000
+
+
+def test_percent_is_formatted_like_python(js_and_query):
+    js, query = js_and_query
+    ties = 0
+    for (grid, window, proxy), got, text in zip(query["readout"], js["readout"], js["percent"]):
+        assert text == f"{100 * got['ratio']:.2f}", (grid, window, proxy)
+        scaled = Decimal(100 * got["ratio"]) * 1000  # exact value of the double
+        ties += scaled == scaled.to_integral_value() and scaled % 10 == 5
+    assert ties > 10  # exact halves (e.g. 15.625 %) occur and round to even as in Python
 
 
 def test_validity_matches_python(js_and_query):
