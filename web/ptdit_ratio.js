@@ -55,12 +55,12 @@ function snap(v, valid) {
 function pick(node, kind, axis, v) {
   const s = stateOf(node);
   if (!s.grid) return;
-  const window = [...s.effective.window];
+  const win = [...s.effective.window];
   const proxy = [...s.effective.proxy];
-  (kind === "window" ? window : proxy)[axis] = v;
-  const fitted = window.map((w, i) => snap(w, M.divisors(s.grid[i], s.largest)));
+  (kind === "window" ? win : proxy)[axis] = v;
+  const fitted = win.map((w, i) => snap(w, M.divisors(s.grid[i], s.largest)));
   proxy[0] = fitted[0];
-  for (const i of [1, 2]) if (fitted[i] % proxy[i]) proxy[i] = fitted[i];
+  for (const i of [1, 2]) if (!(proxy[i] >= 1) || fitted[i] % proxy[i]) proxy[i] = fitted[i];
   setValue(node, "mode", "manual");
   [...fitted, ...proxy].forEach((r, i) => setValue(node, RATIOS[i], r));
   refresh(node, true);

@@ -35,7 +35,8 @@ def browser_output(tmp_path_factory) -> Path:
 def output_path(browser_output):
     """``output_path(name)``: where to write an artefact; listed in the terminal summary."""
     def path(name: str) -> Path:
-        _OUTPUTS.append(browser_output / name)
+        if browser_output / name not in _OUTPUTS:
+            _OUTPUTS.append(browser_output / name)
         return browser_output / name
     return path
 

@@ -144,8 +144,9 @@ def test_pick_ratios_readout_and_queued_prompt(comfy_page, comfy_host):
     assert ro["options"]["window_f"] == ["1"] and ro["options"]["proxy_f"] == ["1"]
     assert ui.js(VALUES_JS, node)["mode"] == "auto"
     # The six ratio INT widgets are hidden (and take no room); the picker widget is not serialised.
-    hidden = ui.js("(id) => app.graph.getNodeById(id).widgets.filter((w) => w.hidden).map((w) => w.name)", node)
-    assert hidden == RATIO_NAMES
+    hidden = ui.js("""(id) => app.graph.getNodeById(id).widgets.filter((w) => w.hidden)
+        .map((w) => [w.name, w.computedHeight])""", node)
+    assert hidden == [[name, 0] for name in RATIO_NAMES]
 
     # Picking a window switches to manual; the proxy follows so that it still divides the window.
     pick(ui, "window_h", 4)
