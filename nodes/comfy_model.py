@@ -32,13 +32,8 @@ class PTDiTLatentFormat(comfy.latent_formats.LatentFormat):
 
     latent_channels = 4
     scale_factor = 0.18215
-    # Preview factors: see docs/vae.md for how they are fitted.
-    latent_rgb_factors = [
-        [0.3512, 0.2297, 0.3227],
-        [0.3250, 0.4974, 0.2350],
-        [-0.2829, 0.1762, 0.2721],
-        [-0.2120, -0.2616, -0.7177],
-    ]
+    # No preview factors yet: they must be fitted to the real CausalVAE (see the VAE issue).
+    latent_rgb_factors = None
     latent_rgb_factors_bias = None
     taesd_decoder_name = None
 

@@ -18,6 +18,7 @@ WEIGHT_DTYPES = {
     "default": None,
     "bf16": torch.bfloat16,
     "fp16": torch.float16,
+    "fp32": torch.float32,
     "fp8_e4m3fn": torch.float8_e4m3fn,
 }
 

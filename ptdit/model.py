@@ -86,19 +86,21 @@ class PTDiTBlock(nn.Module):
             self.norm_before(x), self.proxy_cross_norm(proxies), bias=layout.proxy_bias, attention_fn=attn))
 
         # Texture Complement Module.
+        batch = x.shape[0]
         if layout.settings.window_attention:
-            y = self.norm1(x) * (1 + scale_msa) + shift_msa
-            x = x + gate_msa * self.attn1(y, bias=layout.window_bias(x.shape[0]), windows=layout.num_windows, attention_fn=attn)
+            y = torch.addcmul(shift_msa, self.norm1(x), 1 + scale_msa)
+            a = self.attn1(y, bias=layout.window_bias(batch), windows=layout.num_windows, attention_fn=attn)
+            x = torch.addcmul(x, gate_msa, a)
         if layout.settings.shift_window:
             sw = self.proxy_scale_shift_table.to(device=x.device, dtype=x.dtype)[None] + ctx.modulation[:, :3]
             shift_sw, scale_sw, gate_sw = sw[:, :, None].unbind(1)
-            y = (self.shift_window_norm(x) * (1 + scale_sw) + shift_sw)[:, layout.shift_index]
-            a = self.attn3(y, bias=layout.shift_bias(x.shape[0]), windows=layout.num_windows, attention_fn=attn)
+            y = torch.addcmul(shift_sw, self.shift_window_norm(x), 1 + scale_sw)[:, layout.shift_index]
+            a = self.attn3(y, bias=layout.shift_bias(batch), windows=layout.num_windows, attention_fn=attn)
             x = x + self.linear_2(gate_sw * a[:, layout.unshift_index])
 
         x = x + self.attn2(x, ctx.text, bias=ctx.text_bias, attention_fn=attn)
-        y = self.norm2(x) * (1 + scale_mlp) + shift_mlp
-        return x + gate_mlp * self.ff(y)
+        y = torch.addcmul(shift_mlp, self.norm2(x), 1 + scale_mlp)
+        return torch.addcmul(x, gate_mlp, self.ff(y))
 
 
 class PTDiT(nn.Module):
@@ -229,7 +231,7 @@ class PTDiT(nn.Module):
             h = block(h, ctx)
 
         shift, scale = (self.scale_shift_table.to(device=e.device, dtype=dtype)[None] + e[:, None]).unbind(1)
-        h = self.norm_out(h) * (1 + scale[:, None]) + shift[:, None]
+        h = torch.addcmul(shift[:, None], self.norm_out(h), 1 + scale[:, None])
         out = layout.to_grid(self.proj_out(h))  # (B, F, H, W, p*p*C)
         c = self.config.out_channels
         out = out.reshape(b, f, grid[1], grid[2], p, p, c).permute(0, 6, 1, 2, 4, 3, 5)

@@ -1,9 +1,8 @@
-"""Shared test configuration: reference fixtures, the real ComfyUI host, and CI strictness.
+"""Shared test configuration: the real ComfyUI host, and CI strictness.
 
-The fixtures produced by the official implementation are found through ``PTDIT_REFERENCE_DIR``
-(default: ``../shared/reference`` beside the checkout). Tests discover every file in it by glob.
-Locally a missing directory skips with a loud reason; under ``CI`` every skipped test marked
-``reference`` or ``browser`` is turned into a failure, so a misconfigured CI can never pass silently.
+Under ``CI`` every skipped test marked ``reference`` or ``browser`` is turned into a failure, so a
+misconfigured CI (missing golden fixtures, no Chromium) can never pass silently. The fixture
+discovery helpers live in ``tests/reference_io.py``.
 
 ``comfy_host`` is one real ComfyUI server for the whole session, shared by the ``host`` and
 ``browser`` tests (start-up costs tens of seconds on 2 cores). Without a prepared ComfyUI
@@ -17,7 +16,6 @@ from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 HOST_DIR = Path(__file__).resolve().parent / "host"
 TESTKIT = HOST_DIR / "testkit"
@@ -26,35 +24,6 @@ from comfy_host import ComfyHost, ComfyHostError, find_comfyui_dir  # noqa: E402
 
 _STARTS: list = []  # (comfy_dir, seconds) of every server start, for the terminal summary
 STRICT_MARKERS = ("reference", "browser")
-
-
-def reference_dir() -> Path:
-    default = REPO_ROOT.parent / "shared" / "reference"
-    return Path(os.environ.get("PTDIT_REFERENCE_DIR", default)).expanduser()
-
-
-def reference_files(subdir: str, suffix: str = ".safetensors") -> list:
-    """``pytest.param`` for every ``*suffix`` file in ``$PTDIT_REFERENCE_DIR/subdir`` (id = stem).
-
-    When nothing is found a single ``None`` parameter stands in, which :func:`require` turns into a
-    skip (locally) or a failure (CI) naming the directory that was searched.
-    """
-    folder = reference_dir() / subdir
-    files = sorted(folder.glob(f"*{suffix}")) if folder.is_dir() else []
-    if not files:
-        return [pytest.param(None, id=f"missing-{subdir}", marks=pytest.mark.reference)]
-    return [pytest.param(p, id=p.stem, marks=pytest.mark.reference) for p in files]
-
-
-def require(path):
-    """Return ``path`` or stop the test loudly when the reference directory is absent."""
-    if path is None:
-        why = (f"REFERENCE FIXTURES NOT FOUND in {reference_dir()} — set PTDIT_REFERENCE_DIR to the "
-               "directory holding ptdit/ and vae/ golden files")
-        if IN_CI:
-            pytest.fail(why)
-        pytest.skip(why)
-    return path
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -1,12 +1,59 @@
-"""Reading the official implementation's golden fixture files."""
+"""Finding and reading the official implementation's golden fixture files.
+
+The fixtures are found through ``PTDIT_REFERENCE_DIR`` (default: ``../shared/reference`` beside
+the checkout); tests discover every file in it by glob. Locally a missing directory skips with a
+loud reason; under ``CI`` it fails (see ``tests/conftest.py``).
+"""
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 import torch
 from safetensors import safe_open
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def reference_dir() -> Path:
+    default = REPO_ROOT.parent / "shared" / "reference"
+    return Path(os.environ.get("PTDIT_REFERENCE_DIR", default)).expanduser()
+
+
+def _kind(path: Path) -> str | None:
+    sidecar = path.with_suffix(".json")
+    return json.loads(sidecar.read_text()).get("kind") if sidecar.exists() else None
+
+
+def reference_files(subdir: str, suffix: str = ".safetensors", kind: str | None = None) -> list:
+    """``pytest.param`` for every ``*suffix`` file in ``$PTDIT_REFERENCE_DIR/subdir`` (id = stem),
+    optionally only those whose sidecar JSON has ``"kind": kind``.
+
+    When nothing is found a single ``None`` parameter stands in, which :func:`require` turns into a
+    skip (locally) or a failure (CI) naming the directory that was searched.
+    """
+    folder = reference_dir() / subdir
+    files = sorted(folder.glob(f"*{suffix}")) if folder.is_dir() else []
+    if kind is not None:
+        files = [f for f in files if _kind(f) == kind]
+    if not files:
+        return [pytest.param(None, id=f"missing-{subdir}", marks=pytest.mark.reference)]
+    return [pytest.param(p, id=p.stem, marks=pytest.mark.reference) for p in files]
+
+
+def require(path):
+    """Return ``path`` or stop the test loudly when the reference directory is absent."""
+    if path is None:
+        why = (f"REFERENCE FIXTURES NOT FOUND in {reference_dir()} — set PTDIT_REFERENCE_DIR to the "
+               "directory holding ptdit/ and vae/ golden files")
+        if IN_CI:
+            pytest.fail(why)
+        pytest.skip(why)
+    return path
 
 
 @dataclass

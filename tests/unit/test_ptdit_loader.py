@@ -12,7 +12,7 @@ from ptdit import PRESETS, PTDiT
 from ptdit.checkpoint import CheckpointError
 from ptdit.convert import main as convert_main
 from ptdit.loader import infer_config, load_ptdit
-from tests.conftest import reference_files, require
+from tests.reference_io import reference_files, require
 from tests.unit.tiny import TINY, tiny_inputs, tiny_model
 
 torch.set_grad_enabled(False)

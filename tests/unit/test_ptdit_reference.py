@@ -10,8 +10,7 @@ import torch
 
 import ptdit
 from ptdit import flow
-from tests.conftest import reference_files, require
-from tests.reference_io import load_fixture
+from tests.reference_io import load_fixture, reference_files, require
 
 ATOL = RTOL = 1e-5
 
