@@ -3,6 +3,7 @@ from .nodes.latents import PTDiTEmptyImageLatent, PTDiTEmptyMultiViewLatent, PTD
 from .nodes.loaders import PTDiTModelLoader, register_model_folder
 from .nodes.patches import PTDiTProxyRatio, PTDiTWindowAttention
 from .nodes.samplers import PTDiTImageGrid, PTDiTSamplerT2I, PTDiTSamplerT2MV, PTDiTSamplerT2V
+from .nodes.text_encoders import PTDiTT5Loader, PTDiTT5TextRules
 
 register_model_folder()
 
@@ -17,6 +18,8 @@ NODE_CLASS_MAPPINGS = {
     "PTDiTSamplerT2V": PTDiTSamplerT2V,
     "PTDiTSamplerT2MV": PTDiTSamplerT2MV,
     "PTDiTImageGrid": PTDiTImageGrid,
+    "PTDiTT5Loader": PTDiTT5Loader,
+    "PTDiTT5TextRules": PTDiTT5TextRules,
 }
 WEB_DIRECTORY = "./web"
 

@@ -8,6 +8,7 @@
 """
 from __future__ import annotations
 
+import logging
 import math
 from typing import Optional
 
@@ -21,6 +22,7 @@ from comfy.ldm.modules.attention import optimized_attention
 
 from ..ptdit import PTDiT, PTDiTConfig
 from ..ptdit.flow import BASE_RESOLUTION
+from ..ptdit.text import MAX_TOKENS, pad_text_conditioning, real_token_count
 from .options import TRANSFORMER_OPTIONS_KEY, WindowOptions
 
 VAE_SPATIAL = 8  # CausalVAE: 8x8 spatial, 4x temporal compression
@@ -67,15 +69,34 @@ class PTDiTBaseModel(comfy.model_base.BaseModel):
     def __init__(self, model_config, model_type=comfy.model_base.ModelType.FLOW, device=None):
         super().__init__(model_config, model_type, device=device, unet_model=ComfyPTDiT)
 
+    ptdit_source = "this PT-DiT model"  # the checkpoint's file name once loaded (model_loading)
+
     def extra_conds(self, **kwargs):
         out = super().extra_conds(**kwargs)
         cross_attn = kwargs.get("cross_attn")
         if cross_attn is not None:
-            out["c_crossattn"] = comfy.conds.CONDRegular(cross_attn)
-        mask = kwargs.get("attention_mask")
-        if mask is not None:
+            context, mask = text_conditioning(self, cross_attn, kwargs)
+            out["c_crossattn"] = comfy.conds.CONDRegular(context)
             out["attention_mask"] = comfy.conds.CONDRegular(mask)
         return out
+
+
+def text_conditioning(model: PTDiTBaseModel, cross_attn: torch.Tensor, cond: dict):
+    """Check one conditioning entry against the model and bring it to the reference's layout
+    (``ptdit.text.pad_text_conditioning``: 0/1 mask, padded to 200 with masked zeros)."""
+    width = model.model_config.unet_config["ptdit_config"]["caption_channels"]
+    encoder = cond.get("ptdit_text_encoder") or "the text encoder (e.g. a stock CLIPLoader)"
+    if cross_attn.ndim != 3 or cross_attn.shape[-1] != width:
+        raise ValueError(f"{model.ptdit_source} expects T5 text states of shape (1, tokens, {width}) (caption_channels="
+                         f"{width}, T5-XXL v1.1 for the released model), but {encoder} produced "
+                         f"{tuple(cross_attn.shape)}; load t5xxl_fp16.safetensors or the release's text_encoder/")
+    context, mask = pad_text_conditioning(cross_attn, cond.get("attention_mask"), MAX_TOKENS)
+    tokens = max(real_token_count(mask))
+    if tokens > MAX_TOKENS:
+        logging.warning("PT-DiT: a prompt has %d T5 tokens; the reference cuts prompts to %d. Put the PT-DiT T5 "
+                        "Text Rules node after CLIPLoader (or use the PT-DiT T5 Loader) to match it.", tokens,
+                        MAX_TOKENS)
+    return context, mask
 
 
 def comfy_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: Optional[torch.Tensor]) -> torch.Tensor:

@@ -51,5 +51,6 @@ def load_ptdit_model(path: str, weight_dtype: str = "default") -> comfy.model_pa
                                                           model_config.supported_inference_dtypes)
     model_config.set_inference_dtype(unet_dtype, manual_cast)
     model = model_config.get_model(state_dict, "").to(offload_device)
+    model.ptdit_source = name
     model.load_model_weights(state_dict, "")
     return comfy.model_patcher.ModelPatcher(model, load_device=load_device, offload_device=offload_device)
