@@ -49,3 +49,16 @@ class WindowOptions:
 
     def replace(self, **changes) -> "WindowOptions":
         return dataclasses.replace(self, **changes)
+
+    def check_tiling(self, grid: tuple[int, int, int], largest: int) -> None:
+        """Manual ratios against a preview token grid (frames, rows, columns): every window side must
+        divide the grid, as the Proxy Ratio widget offers (``largest`` = the inputs' maximum).
+        Raises ``ValueError`` naming the input, the value and the allowed values; other modes pass."""
+        if self.mode != "manual":
+            return
+        axes = (("window_f", "latent frames"), ("window_h", "token rows"), ("window_w", "token columns"))
+        for (name, noun), size, side in zip(axes, grid, self.compress):
+            if size % side:
+                allowed = [d for d in range(1, min(size, largest) + 1) if size % d == 0]
+                raise ValueError(f"{name}={side} does not divide the {size} {noun} of the preview size "
+                                 f"(windows must tile the latent); allowed: {allowed}")

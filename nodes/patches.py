@@ -1,10 +1,14 @@
 """Nodes that clone a MODEL and change how PT-DiT groups tokens: Proxy Ratio and Window Attention."""
 from __future__ import annotations
 
+from ..ptdit.complexity import latent_grid
 from .api import io
+from .comfy_model import VAE_TEMPORAL
+from .latents import SIZE_STEP, image_size, latent_frames
 from .options import TRANSFORMER_OPTIONS_KEY, WindowOptions
 
 RATIO_CHOICES = [1, 2, 4, 8, 16, 32]
+RATIO_MAX = 64
 
 
 def current_options(model) -> WindowOptions:
@@ -20,9 +24,30 @@ def with_options(model, options: WindowOptions):
 
 
 def _ratio_inputs(prefix: str, what: str) -> list:
-    return [io.Int.Input(f"{prefix}_{axis}", default=default, min=1, max=64,
+    return [io.Int.Input(f"{prefix}_{axis}", default=default, min=1, max=RATIO_MAX,
                          tooltip=f"{what} along {name} in tokens (used when mode is 'manual').")
             for axis, name, default in (("f", "frames", 1), ("h", "rows", 8), ("w", "columns", 8))]
+
+
+def _preview_inputs() -> list:
+    note = (" Preview only: sizes the widget's read-out and checks manual ratios; the model applies the "
+            "ratio to whatever latent it samples.")
+    return [
+        io.Int.Input("width", default=1024, min=SIZE_STEP, max=4096, step=SIZE_STEP, optional=True,
+                     tooltip="Target width in pixels." + note),
+        io.Int.Input("height", default=1024, min=SIZE_STEP, max=4096, step=SIZE_STEP, optional=True,
+                     tooltip="Target height in pixels." + note),
+        io.Int.Input("frames", default=1, min=1, max=257, step=VAE_TEMPORAL, optional=True,
+                     tooltip="Target length in frames, 1 + 4k (1 for images; multi-view: 1 + 4·(views − 1))." + note),
+    ]
+
+
+def preview_grid(width, height, frames) -> tuple[int, int, int] | None:
+    """Token grid (latent frames, rows, columns) of the preview size; None when a part is not given."""
+    if width is None or height is None or frames is None:
+        return None
+    width, height = image_size("custom", width, height)
+    return latent_grid(height, width, latent_frames(frames))
 
 
 class PTDiTProxyRatio(io.ComfyNode):
@@ -42,12 +67,38 @@ class PTDiTProxyRatio(io.ComfyNode):
                                        "manual: the values below."),
                 *_ratio_inputs("window", "Window size"),
                 *_ratio_inputs("proxy", "Proxy ratio (window / proxy = proxy tokens per window)"),
+                *_preview_inputs(),
             ],
             outputs=[io.Model.Output(tooltip="A copy of the model using these ratios.")],
         )
 
     @classmethod
-    def execute(cls, model, mode, window_f, window_h, window_w, proxy_f, proxy_h, proxy_w) -> io.NodeOutput:
+    def validate_inputs(cls, mode, window_f, window_h, window_w, proxy_f, proxy_h, proxy_w,
+                        width=None, height=None, frames=None):
+        """Re-checks what the widget offers: a hand-edited workflow or an API prompt may hold anything.
+        ComfyUI skips its own min/max checks for the inputs named here, so they are repeated."""
+        values = dict(window_f=window_f, window_h=window_h, window_w=window_w, proxy_f=proxy_f,
+                      proxy_h=proxy_h, proxy_w=proxy_w, width=width, height=height, frames=frames)
+        window, proxy = (window_f, window_h, window_w), (proxy_f, proxy_h, proxy_w)
+        try:
+            for spec in cls.define_schema().inputs:
+                value = values.get(spec.id)
+                if isinstance(spec, io.Int.Input) and value is not None and not spec.min <= value <= spec.max:
+                    raise ValueError(f"{spec.id}={value} is outside {spec.min}..{spec.max}")
+            if mode is None or None in window + proxy:
+                return True  # linked from another node: checked against the latent when sampling
+            manual = mode == "manual"
+            options = WindowOptions(mode, window if manual else None, proxy if manual else None)
+            grid = preview_grid(width, height, frames)
+            if grid is not None:
+                options.check_tiling(grid, RATIO_MAX)
+        except ValueError as e:
+            return str(e)
+        return True
+
+    @classmethod
+    def execute(cls, model, mode, window_f, window_h, window_w, proxy_f, proxy_h, proxy_w,
+                width=None, height=None, frames=None) -> io.NodeOutput:
         options = current_options(model).replace(
             mode=mode,
             compress=(window_f, window_h, window_w) if mode == "manual" else None,

@@ -4,6 +4,9 @@
 #   PTDIT_VENV            virtual environment to use/create   (default: <repo>/.venv)
 #   PTDIT_REFERENCE_DIR   golden fixtures of the official code (default: <repo>/../shared/reference)
 #   COMFYUI_PATH          an existing ComfyUI checkout to test against instead of the bundled one
+#   PTDIT_TEST_OUTPUT     where the browser tests leave screenshots and workflows (default: pytest tmp)
+# As root on Debian it also apt-installs what the browser and widget tests drive when missing:
+# chromium (no browser is ever downloaded; playwright uses /usr/bin/chromium) and nodejs.
 # Extra arguments are passed to pytest.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -16,6 +19,19 @@ fi
 py="$venv/bin/python"
 "$py" -m pip install -q --disable-pip-version-check torch==2.14.1 torchvision==0.29.1
 "$py" -m pip install -q --disable-pip-version-check -r "$repo/requirements.txt" -r "$repo/tests/requirements.txt"
+need=()
+[ -x "${PTDIT_CHROMIUM:-/usr/bin/chromium}" ] || need+=(chromium fonts-liberation)
+command -v node >/dev/null 2>&1 || need+=(nodejs)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "[test.sh] apt-get install ${need[*]}" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  else
+    echo "[test.sh] WARNING: ${need[*]} missing and not installable here (needs root + apt-get):" \
+         "the browser / widget-maths tests will skip (and fail under CI)" >&2
+  fi
+fi
 if [ -f "$repo/scripts/setup_comfyui.sh" ]; then
   PTDIT_VENV="$venv" bash "$repo/scripts/setup_comfyui.sh"
 fi

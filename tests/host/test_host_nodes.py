@@ -167,9 +167,14 @@ def test_bad_inputs_give_node_errors_and_the_server_keeps_working(comfy_host, ti
         model_file = "not_ptdit.safetensors"
         save_file({"encoder.conv_in.weight": torch.zeros(2, 3, 3, 3)},
                   str(comfy_host.model_path("diffusion_models", model_file)))
-    result = comfy_host.run(_graph(model_file, t2i, ratio=ratio), timeout=300, check=False)
-    assert not result.ok and result.error is not None
-    assert expected in result.error["exception_message"], result.describe()
+    submitted = comfy_host.submit(_graph(model_file, t2i, ratio=ratio))
+    if case == "impossible_ratio":  # refused when queued (PTDiTProxyRatio.validate_inputs)
+        assert not submitted.ok
+        assert all(expected in e["details"] for e in submitted.node_errors["ratio"]["errors"])
+    else:
+        result = comfy_host.wait(submitted.prompt_id, timeout=300)
+        assert not result.ok and result.error is not None
+        assert expected in result.error["exception_message"], result.describe()
     # The next prompt runs fine.
     fine = comfy_host.run(_graph(tiny_model_file, {"class_type": "PTDiTSamplerT2I", "inputs": {
         "width": 32, "height": 32, "batch_size": 1, **SAMPLING}}), timeout=300)

@@ -7,6 +7,7 @@ that sets every attribute the core VAE methods read. The toy diffusion module re
 ``diffusion_model.forward`` receives; ``PTDiTProbeReport`` returns those records as UI text.
 Imported by ComfyUI only; nothing here is shipped.
 """
+import dataclasses
 import json
 import math
 
@@ -244,8 +245,27 @@ class PTDiTProbeReport:
         return {"ui": {"text": [json.dumps(info)]}}
 
 
+class PTDiTProbeModelOptions:
+    """Output node: reports the PT-DiT window options a MODEL carries (what the Proxy Ratio node set)."""
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"model": ("MODEL",)}}
+
+    RETURN_TYPES = ()
+    FUNCTION = "report"
+    OUTPUT_NODE = True
+    CATEGORY = "ptdit_testkit"
+
+    def report(self, model):
+        options = model.model_options.get("transformer_options", {}).get("ptdit")
+        info = dataclasses.asdict(options) if dataclasses.is_dataclass(options) else options
+        return {"ui": {"text": [json.dumps(info)]}}
+
+
 NODE_CLASS_MAPPINGS = {
     "PTDiTProbeModel": PTDiTProbeModel,
+    "PTDiTProbeModelOptions": PTDiTProbeModelOptions,
     "PTDiTProbeSetOption": PTDiTProbeSetOption,
     "PTDiTProbeConditioning": PTDiTProbeConditioning,
     "PTDiTProbeVAE": PTDiTProbeVAE,

@@ -1,0 +1,296 @@
+"""The Proxy Ratio widget (web/) in the real ComfyUI frontend, in headless Chromium.
+
+One page for the module: the node is added through the node search box, the pickers are driven
+like a user would (select elements, the canvas number widget's arrow), and the read-out, the prompt
+the Run button queues, what the Python node then applies, a workflow exported and re-opened after a
+page reload, and a hand-edited bad workflow are checked. Console errors logged while the widget is
+used fail the test (the stock frontend logs some 404s at start-up; those are not ours).
+"""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ptdit import WindowSettings
+from ptdit.complexity import attention_ratio
+
+pytestmark = pytest.mark.browser
+
+RATIO = "PTDiTProxyRatio"
+MATH_URL = "/extensions/ComfyUI-PTDiT/ptdit_ratio_math.js"
+RATIO_NAMES = ["window_f", "window_h", "window_w", "proxy_f", "proxy_h", "proxy_w"]
+WIDGET_ORDER = ["mode", *RATIO_NAMES, "width", "height", "frames"]
+
+NODE_JS = "(id) => app.graph.getNodeById(id)"
+VALUES_JS = """(id) => Object.fromEntries(app.graph.getNodeById(id).widgets
+    .filter((w) => w.serialize !== false).map((w) => [w.name, w.value]))"""
+READOUT_JS = """(id) => {
+    const root = app.graph.getNodeById(id).widgets.find((w) => w.name === 'ptdit_ratio').element;
+    const out = Object.fromEntries([...root.querySelectorAll('[data-readout]')]
+        .map((e) => [e.dataset.readout, e.style.display === 'none' ? '' : e.textContent]));
+    out.ratio = root.dataset.ratio;
+    out.options = Object.fromEntries([...root.querySelectorAll('select')]
+        .map((s) => [s.dataset.ratio, [...s.options].map((o) => o.textContent)]));
+    return out;
+}"""
+
+
+def python_percent(grid, window, proxy) -> tuple[float, str]:
+    ratio = attention_ratio(grid, WindowSettings(window, proxy))
+    return ratio, f"Attention {100 * ratio:.2f} % of full self-attention"
+
+
+def redraw(ui) -> None:
+    """Let the canvas draw a few frames (the widget refreshes when its node is drawn)."""
+    ui.js("() => app.graph.setDirtyCanvas(true, true)")
+    ui.page.wait_for_timeout(150)
+
+
+def readout(ui, node_id) -> dict:
+    redraw(ui)
+    return ui.js(READOUT_JS, node_id)
+
+
+def fresh_graph(ui) -> None:
+    ui.js("() => { app.graph.clear(); app.canvas.ds.scale = 1; app.canvas.ds.offset = [0, 0]; }")
+    redraw(ui)
+
+
+def add_via_search(ui, query: str, node_type: str, at=(760, 420)) -> int:
+    """Double-click the empty canvas, type into the node search box, press Enter."""
+    ui.page.mouse.dblclick(*at)
+    box = ui.page.locator(".comfy-vue-node-search-box input").first
+    box.wait_for(state="visible")
+    box.fill(query)
+    ui.page.locator(".p-autocomplete-option", has_text=query).first.wait_for(state="visible")
+    box.press("Enter")
+    ui.page.wait_for_function(f"app.graph.nodes.some((n) => n.type === '{node_type}')")
+    return ui.js(f"app.graph.nodes.find((n) => n.type === '{node_type}').id")
+
+
+def build_graph(ui) -> dict:
+    """Toy MODEL -> Proxy Ratio (added through the search box) -> options report."""
+    fresh_graph(ui)
+    ratio = add_via_search(ui, "PT-DiT Proxy Ratio", RATIO)
+    ids = ui.js("""(ratio) => {
+        const add = (type, pos) => { const n = LiteGraph.createNode(type); n.pos = pos; app.graph.add(n); return n; };
+        const model = add('PTDiTProbeModel', [40, 140]);
+        const report = add('PTDiTProbeModelOptions', [760, 140]);
+        const node = app.graph.getNodeById(ratio);
+        node.pos = [360, 110];
+        model.connect(0, node, 0);
+        node.connect(0, report, 0);
+        return {model: model.id, ratio, report: report.id};
+    }""", ratio)
+    redraw(ui)
+    return ids
+
+
+def pick(ui, name: str, value: int) -> None:
+    ui.page.select_option(f'.ptdit-ratio select[data-ratio="{name}"]', str(value))
+    redraw(ui)
+
+
+def click_widget_arrow(ui, node_id, name: str, side: str) -> None:
+    """Click the left (decrement) or right (increment) arrow of a canvas number widget."""
+    x, y = ui.js("""([id, name, side]) => {
+        const n = app.graph.getNodeById(id);
+        const w = n.widgets.find((w) => w.name === name);
+        const gx = n.pos[0] + (side === 'left' ? 24 : n.size[0] - 24);
+        const gy = n.pos[1] + w.y + LiteGraph.NODE_WIDGET_HEIGHT / 2;
+        const [cx, cy] = app.canvas.ds.convertOffsetToCanvas([gx, gy]);
+        const rect = app.canvas.canvas.getBoundingClientRect();
+        return [rect.left + cx, rect.top + cy];
+    }""", [node_id, name, side])
+    ui.page.mouse.click(x, y)
+    redraw(ui)
+
+
+def test_extension_loads_without_errors(comfy_page):
+    assert comfy_page.js("() => app.extensions.filter((e) => e.name.startsWith('ptdit.')).map((e) => e.name)") \
+        == ["ptdit.ProxyRatio"]
+    ours = [e for e in comfy_page.startup_errors + comfy_page.errors
+            if "ComfyUI-PTDiT" in e[1] + e[2] or "ptdit" in e[1].lower()]
+    assert ours == []
+
+
+def test_math_module_served_to_the_page_agrees_with_python(comfy_page):
+    cases = [((1, 64, 64), (1, 8, 8), (1, 8, 8)), ((1, 52, 76), (1, 8, 8), (1, 8, 8)),
+             ((5, 32, 32), (4, 4, 4), (4, 2, 4)), ((1, 16, 16), (1, 2, 2), (1, 1, 1))]
+    got = comfy_page.js("""async ([url, cases]) => {
+        const m = await import(url);
+        return cases.map(([g, window, proxy]) => m.readout(g, {window, proxy}).ratio);
+    }""", [MATH_URL, cases])
+    assert got == [attention_ratio(g, WindowSettings(w, p)) for g, w, p in cases]
+
+
+def test_pick_ratios_readout_and_queued_prompt(comfy_page, comfy_host):
+    ui = comfy_page
+    mark = len(ui.errors)
+    ids = build_graph(ui)
+    node = ids["ratio"]
+
+    # Defaults: auto mode at 1024 x 1024 follows the paper's table, (1, 8, 8): 4.71 %.
+    ro = readout(ui, node)
+    ratio, text = python_percent((1, 64, 64), (1, 8, 8), (1, 8, 8))
+    assert ro["tokens"] == "Tokens 1 × 64 × 64 = 4,096"
+    assert ro["windows"] == "Windows 1 × 8 × 8 tokens → 64 windows (1 × 8 × 8)"
+    assert ro["proxies"] == "Proxy tokens 64 (1 per window)"
+    assert ro["cost"] == text == "Attention 4.71 % of full self-attention"
+    assert float(ro["ratio"]) == ratio
+    assert ro["warning"] == "" and ro["problems"] == ""
+    assert ro["options"]["window_h"] == ["1", "2", "4", "8", "16", "32", "64"]
+    assert ro["options"]["window_f"] == ["1"] and ro["options"]["proxy_f"] == ["1"]
+    assert ui.js(VALUES_JS, node)["mode"] == "auto"
+    # The six ratio INT widgets are hidden (and take no room); the picker widget is not serialised.
+    hidden = ui.js("""(id) => app.graph.getNodeById(id).widgets.filter((w) => w.hidden)
+        .map((w) => [w.name, w.computedHeight])""", node)
+    assert hidden == [[name, 0] for name in RATIO_NAMES]
+
+    # Picking a window switches to manual; the proxy follows so that it still divides the window.
+    pick(ui, "window_h", 4)
+    values = ui.js(VALUES_JS, node)
+    assert values["mode"] == "manual"
+    assert [values[n] for n in RATIO_NAMES] == [1, 4, 8, 1, 4, 8]
+    pick(ui, "proxy_w", 2)
+    ro = readout(ui, node)
+    assert ro["options"]["proxy_w"] == ["1", "2", "4", "8"]
+    ratio, text = python_percent((1, 64, 64), (1, 4, 8), (1, 4, 2))
+    assert ro["cost"] == text and float(ro["ratio"]) == ratio
+    assert ro["proxies"] == "Proxy tokens 512 (4 per window)"
+    assert ro["warning"].startswith("⚠ Differs from the released checkpoint's training ratio")
+
+    # A width that the window no longer tiles (canvas arrow: 1024 -> 1008 px = 63 token columns).
+    click_widget_arrow(ui, node, "width", "left")
+    assert ui.js(VALUES_JS, node)["width"] == 1008
+    ro = readout(ui, node)
+    assert ro["problems"] == "window_w=8 does not divide the 63 token columns; allowed: 1, 3, 7, 9, 21, 63"
+    assert ro["options"]["window_w"] == ["1", "3", "7", "8 (invalid)", "9", "21", "63"]
+    pick(ui, "window_w", 9)
+    ro = readout(ui, node)
+    assert ro["problems"] == ""
+    values = ui.js(VALUES_JS, node)
+    assert [values[n] for n in RATIO_NAMES] == [1, 4, 9, 1, 4, 9]  # proxy 2 does not divide 9
+    ratio, text = python_percent((1, 64, 63), (1, 4, 9), (1, 4, 9))
+    assert ro["cost"] == text
+
+    # The Run button queues the values; Python validates them and applies them to the MODEL.
+    with ui.page.expect_request(lambda r: r.url.endswith("/api/prompt") and r.method == "POST") as sent:
+        ui.page.locator('[data-testid="queue-button"]').first.click()
+    body = sent.value.post_data_json
+    inputs = body["prompt"][str(node)]["inputs"]
+    assert inputs == {"model": [str(ids["model"]), 0], "mode": "manual", "window_f": 1, "window_h": 4,
+                      "window_w": 9, "proxy_f": 1, "proxy_h": 4, "proxy_w": 9, "width": 1008,
+                      "height": 1024, "frames": 1}
+    saved = next(n for n in body["extra_data"]["extra_pnginfo"]["workflow"]["nodes"] if n["id"] == node)
+    assert saved["widgets_values"] == ["manual", 1, 4, 9, 1, 4, 9, 1008, 1024, 1]
+    response = sent.value.response()
+    assert response.status == 200, response.text()
+    result = comfy_host.wait(response.json()["prompt_id"], timeout=120)
+    assert result.ok, result.describe()
+    applied = json.loads(result.outputs[str(ids["report"])]["text"][0])
+    assert (applied["mode"], applied["compress"], applied["proxy"]) == ("manual", [1, 4, 9], [1, 4, 9])
+    assert ui.errors_since(mark) == []
+
+
+@pytest.mark.parametrize("zoom", [0.4, 1.0, 2.5])
+def test_widget_follows_canvas_zoom(comfy_page, zoom):
+    ui = comfy_page
+    mark = len(ui.errors)
+    node = build_graph(ui)["ratio"]
+    geometry = ui.js("""([id, z]) => {
+        const n = app.graph.getNodeById(id);
+        const w = n.widgets.find((w) => w.name === 'ptdit_ratio');
+        app.canvas.ds.scale = z;  // the picker's top-left at (360, 200) px of the canvas
+        app.canvas.ds.offset = [360 / z - n.pos[0], 200 / z - n.pos[1] - w.y];
+        return {nodeWidth: n.size[0], margin: w.margin};
+    }""", [node, zoom])
+    redraw(ui)
+    box = ui.page.locator(".ptdit-ratio").bounding_box()
+    assert box["width"] == pytest.approx((geometry["nodeWidth"] - 2 * geometry["margin"]) * zoom, abs=2)
+    canvas = ui.js("""() => { const c = document.querySelector('.ptdit-ratio canvas');
+        return [c.width, c.clientWidth]; }""")
+    assert canvas[0] == pytest.approx(canvas[1] * zoom, abs=1)  # drawn at the zoomed resolution
+    # The picker is on top where it is drawn, and still works.
+    target = ui.js("""() => { const s = document.querySelector('.ptdit-ratio select[data-ratio="window_h"]');
+        const r = s.getBoundingClientRect();
+        return document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2) === s; }""")
+    assert target
+    pick(ui, "window_h", 16)
+    ro = readout(ui, node)
+    assert ro["windows"] == "Windows 1 × 16 × 8 tokens → 32 windows (1 × 4 × 8)"
+    assert ui.errors_since(mark) == []
+
+
+def test_saved_workflow_reloads(comfy_page, comfy_host, output_path):
+    ui = comfy_page
+    mark = len(ui.errors)
+    node = build_graph(ui)["ratio"]
+    ui.js("(id) => { const n = app.graph.getNodeById(id); n.widgets.find((w) => w.name === 'height').value = 768; }",
+          node)
+    pick(ui, "window_w", 16)
+    pick(ui, "proxy_w", 8)
+    before_values, before = ui.js(VALUES_JS, node), readout(ui, node)
+    assert before["tokens"] == "Tokens 1 × 48 × 64 = 3,072"
+    assert [before_values[n] for n in RATIO_NAMES] == [1, 8, 16, 1, 8, 8]
+
+    # Export through the frontend's own command (the file a user saves), then reload the page.
+    with ui.page.expect_download() as download:
+        ui.js("() => app.extensionManager.command.execute('Comfy.ExportWorkflow')")
+    saved = output_path("ptdit_proxy_ratio.json")
+    download.value.save_as(saved)
+    workflow = json.loads(saved.read_text())
+    stored = next(n for n in workflow["nodes"] if n["type"] == RATIO)
+    assert stored["widgets_values"] == [before_values[n] for n in WIDGET_ORDER]
+
+    ui.open()
+    fresh_graph(ui)
+    ui.page.set_input_files("#comfy-file-input", str(saved))  # File > Open
+    ui.page.wait_for_function(f"app.graph.nodes.some((n) => n.type === '{RATIO}')")
+    node = ui.js(f"app.graph.nodes.find((n) => n.type === '{RATIO}').id")
+    assert ui.js(VALUES_JS, node) == before_values
+    after = readout(ui, node)
+    assert after == before
+
+    ui.js("""(id) => { const n = app.graph.getNodeById(id);
+        app.canvas.ds.scale = 1.15; app.canvas.ds.offset = [30 - n.pos[0] + 320, 70 - n.pos[1]]; }""", node)
+    redraw(ui)
+    shot = output_path("ptdit_proxy_ratio.png")
+    ui.page.screenshot(path=str(shot))
+    print(f"screenshot: {shot}")
+    assert ui.errors_since(mark) == []
+
+
+def test_hand_edited_bad_workflow_gets_a_node_error(comfy_page, output_path):
+    ui = comfy_page
+    good = output_path("ptdit_proxy_ratio.json")
+    if not good.is_file():
+        pytest.skip("needs the workflow saved by test_saved_workflow_reloads")
+    workflow = json.loads(good.read_text())
+    stored = next(n for n in workflow["nodes"] if n["type"] == RATIO)
+    stored["widgets_values"][WIDGET_ORDER.index("window_h")] = 7  # 768 px = 48 token rows
+    stored["widgets_values"][WIDGET_ORDER.index("proxy_h")] = 7
+    bad = output_path("ptdit_proxy_ratio_bad.json")
+    bad.write_text(json.dumps(workflow))
+
+    fresh_graph(ui)
+    ui.page.set_input_files("#comfy-file-input", str(bad))
+    ui.page.wait_for_function(f"app.graph.nodes.some((n) => n.type === '{RATIO}')")
+    node = ui.js(f"app.graph.nodes.find((n) => n.type === '{RATIO}').id")
+    ro = readout(ui, node)
+    message = "window_h=7 does not divide the 48 token rows"
+    assert ro["problems"].startswith(message)
+    assert "7 (invalid)" in ro["options"]["window_h"]
+
+    mark = len(ui.errors)
+    with ui.page.expect_response(lambda r: r.url.endswith("/api/prompt")) as answer:
+        ui.page.locator('[data-testid="queue-button"]').first.click()
+    assert answer.value.status == 400
+    errors = answer.value.json()["node_errors"][str(node)]["errors"]
+    assert errors and all(message in e["details"] for e in errors)
+    ui.page.get_by_text(message).first.wait_for(state="visible")  # the frontend's error dialog
+    ui.page.screenshot(path=str(output_path("ptdit_proxy_ratio_error.png")))
+    # The only console error is the frontend's own report of the rejected prompt.
+    assert [e for e in ui.errors_since(mark) if "Prompt execution failed" not in e[1]
+            and "status of 400" not in e[1]] == []

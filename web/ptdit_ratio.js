@@ -1,0 +1,257 @@
+/**
+ * PT-DiT Proxy Ratio widget (ComfyUI frontend extension).
+ *
+ * Adds to the PTDiTProxyRatio node: pickers that only offer valid window and proxy ratios for the
+ * node's preview size, the window grid drawn over a latent-sized canvas, and a read-out (tokens,
+ * windows, proxy tokens, attention cost vs full self-attention) with a warning when the ratio
+ * departs from the released checkpoint's. The six ratio INT widgets remain the node's values (they
+ * serialise into the workflow and the API prompt, and Python re-validates them); they are hidden
+ * and written by the pickers. Numbers come from ./ptdit_ratio_math.js.
+ */
+import { app } from "../../scripts/app.js";
+import * as M from "./ptdit_ratio_math.js";
+
+const NODE = "PTDiTProxyRatio";
+const RATIOS = ["window_f", "window_h", "window_w", "proxy_f", "proxy_h", "proxy_w"];
+const AXIS_TITLES = ["frames", "rows", "columns"];
+const HEIGHT = 320; // widget height in canvas units
+const CANVAS_HEIGHT = 96;
+const COLORS = { bg: "#1b1f27", tokens: "#39465a", pad: "#6b3b3b", window: "#63b3ff", proxy: "#ffd166" };
+const views = new WeakMap(); // node -> { root, selects, canvas, lines, key }
+
+const widgetOf = (node, name) => node.widgets?.find((w) => w.name === name);
+const fmt = (n) => n.toLocaleString("en-US");
+const triple = (r) => `(${r.join(", ")})`;
+
+function el(tag, style = "", props = {}) {
+  const e = document.createElement(tag);
+  e.style.cssText = style;
+  return Object.assign(e, props);
+}
+
+/** Everything the read-out depends on, taken from the node's widgets. */
+function stateOf(node) {
+  const value = (name) => widgetOf(node, name)?.value;
+  const largest = widgetOf(node, "window_h")?.options?.max ?? 64;
+  const mode = value("mode");
+  const manual = { window: RATIOS.slice(0, 3).map(value), proxy: RATIOS.slice(3).map(value) };
+  const size = ["width", "height", "frames"].map(value);
+  const grid = M.tokenGrid(...size);
+  const effective = grid ? M.effectiveRatios(mode, grid, manual) : manual;
+  const problems = grid && mode === "manual" ? M.problems(grid, effective, largest) : [];
+  return { mode, manual, size, grid, effective, problems, largest };
+}
+
+function setValue(node, name, v) {
+  const w = widgetOf(node, name);
+  if (w && w.value !== v) w.value = v;
+}
+
+/** Largest valid value not above v (else the smallest): a pick always yields valid ratios. */
+function snap(v, valid) {
+  return valid.filter((d) => d <= v).pop() ?? valid[0];
+}
+
+function pick(node, kind, axis, v) {
+  const s = stateOf(node);
+  if (!s.grid) return;
+  const win = [...s.effective.window];
+  const proxy = [...s.effective.proxy];
+  (kind === "window" ? win : proxy)[axis] = v;
+  const fitted = win.map((w, i) => snap(w, M.divisors(s.grid[i], s.largest)));
+  proxy[0] = fitted[0];
+  for (const i of [1, 2]) if (!(proxy[i] >= 1) || fitted[i] % proxy[i]) proxy[i] = fitted[i];
+  setValue(node, "mode", "manual");
+  [...fitted, ...proxy].forEach((r, i) => setValue(node, RATIOS[i], r));
+  refresh(node, true);
+  node.setDirtyCanvas?.(true, true);
+}
+
+function fillSelect(select, values, current, note) {
+  const options = values.includes(current) ? values : [...values, current].sort((a, b) => a - b);
+  select.replaceChildren(...options.map((v) => {
+    const valid = values.includes(v);
+    return el("option", "", { value: String(v), textContent: valid ? String(v) : `${v} (${note})` });
+  }));
+  select.value = String(current);
+}
+
+function drawGrid(canvas, s, r) {
+  const scale = (window.devicePixelRatio || 1) * (app.canvas?.ds?.scale || 1);
+  const cssW = canvas.clientWidth || 200;
+  const cssH = CANVAS_HEIGHT;
+  canvas.width = Math.max(1, Math.round(cssW * scale));
+  canvas.height = Math.max(1, Math.round(cssH * scale));
+  const ctx = canvas.getContext("2d");
+  ctx.setTransform(scale, 0, 0, scale, 0, 0);
+  ctx.fillStyle = COLORS.bg;
+  ctx.fillRect(0, 0, cssW, cssH);
+  if (!s.grid) return;
+  const [, rows, cols] = r.padded;
+  const cell = Math.min((cssW - 8) / cols, (cssH - 8) / rows);
+  const x0 = (cssW - cell * cols) / 2;
+  const y0 = (cssH - cell * rows) / 2;
+  ctx.fillStyle = COLORS.pad;
+  ctx.fillRect(x0, y0, cell * cols, cell * rows);
+  ctx.fillStyle = COLORS.tokens;
+  ctx.fillRect(x0, y0, cell * s.grid[2], cell * s.grid[1]);
+  const [, wh, ww] = s.effective.window;
+  ctx.strokeStyle = COLORS.window;
+  ctx.lineWidth = Math.min(1, Math.max(0.25, (cell * Math.min(wh, ww)) / 4));
+  ctx.beginPath();
+  for (let y = 0; y <= rows; y += wh) { ctx.moveTo(x0, y0 + y * cell); ctx.lineTo(x0 + cols * cell, y0 + y * cell); }
+  for (let x = 0; x <= cols; x += ww) { ctx.moveTo(x0 + x * cell, y0); ctx.lineTo(x0 + x * cell, y0 + rows * cell); }
+  ctx.stroke();
+  // Proxy tokens per window, as dots (each one averages a strided subset of the window).
+  const [ph, pw] = [wh / s.effective.proxy[1], ww / s.effective.proxy[2]];
+  const [dx, dy] = [(ww * cell) / pw, (wh * cell) / ph];
+  if (Math.min(dx, dy) < 3) return;
+  ctx.fillStyle = COLORS.proxy;
+  const radius = Math.min(2.5, Math.min(dx, dy) / 4);
+  for (let y = 0; y < rows; y += wh) {
+    for (let x = 0; x < cols; x += ww) {
+      for (let i = 0; i < ph; i++) {
+        for (let j = 0; j < pw; j++) {
+          ctx.beginPath();
+          ctx.arc(x0 + x * cell + (j + 0.5) * dx, y0 + y * cell + (i + 0.5) * dy, radius, 0, 2 * Math.PI);
+          ctx.fill();
+        }
+      }
+    }
+  }
+}
+
+function setLine(line, text, color = "") {
+  line.textContent = text;
+  line.style.color = color;
+  line.style.display = text ? "" : "none";
+}
+
+/** Re-render when anything the widget shows has changed (cheap enough to call on every draw). */
+function refresh(node, force = false) {
+  const view = views.get(node);
+  if (!view) return;
+  let s = stateOf(node);
+  if (s.grid && s.mode !== "manual") {
+    // The hidden values follow what auto/checkpoint uses, so a later pick starts from there.
+    [...s.effective.window, ...s.effective.proxy].forEach((r, i) => setValue(node, RATIOS[i], r));
+    s = stateOf(node);
+  }
+  const zoom = app.canvas?.ds?.scale || 1;
+  const key = JSON.stringify([s.mode, s.manual, s.size, s.largest, view.canvas.clientWidth, zoom]);
+  if (!force && key === view.key) return;
+  view.key = key;
+  render(view, s);
+}
+
+function render(view, s) {
+  const { lines } = view;
+  const choices = s.grid ? M.choices(s.grid, s.effective.window, s.largest) : null;
+  const note = s.mode === "manual" ? "invalid" : "pads";
+  RATIOS.forEach((name, i) => {
+    const kind = i < 3 ? "window" : "proxy";
+    const current = s.effective[kind][i % 3];
+    fillSelect(view.selects[name], choices ? choices[kind][i % 3] : [current], current, note);
+    view.selects[name].disabled = !choices || name === "proxy_f";
+  });
+  view.root.dataset.mode = s.mode;
+  view.root.dataset.ratio = "";
+  ["mode", "tokens", "windows", "proxies", "cost", "warning", "problems"].forEach((k) => setLine(lines[k], ""));
+  if (!s.grid) {
+    const [w, h, f] = s.size;
+    setLine(lines.problems, `Preview size ${w} × ${h} px, ${f} frames is not valid: width and height must be ` +
+            `multiples of ${M.VAE_SPATIAL * M.PATCH} px, frames 1 + ${M.VAE_TEMPORAL}k.`, "#ff6b6b");
+    drawGrid(view.canvas, s, null);
+    return;
+  }
+  const r = M.readout(s.grid, s.effective);
+  const [F, H, W] = s.grid;
+  const modeText = { auto: "auto (the paper's table)", checkpoint: "checkpoint (trained ratio)" }[s.mode] ?? s.mode;
+  setLine(lines.mode, `${modeText} · latent ${H * M.PATCH} × ${W * M.PATCH} × ${F} frame${F > 1 ? "s" : ""}, ` +
+          `patch ${M.PATCH}`);
+  const padded = r.paddedTokens !== r.tokens ? ` → padded ${r.padded.join(" × ")} = ${fmt(r.paddedTokens)}` : "";
+  setLine(lines.tokens, `Tokens ${F} × ${H} × ${W} = ${fmt(r.tokens)}${padded}`);
+  setLine(lines.windows, `Windows ${s.effective.window.join(" × ")} tokens → ${fmt(r.windowCount)} windows ` +
+          `(${r.windows.join(" × ")})`);
+  setLine(lines.proxies, `Proxy tokens ${fmt(r.proxyTokens)} (${r.proxiesPerWindow} per window)`);
+  setLine(lines.cost, `Attention ${M.percent(r.ratio)} % of full self-attention`);
+  view.root.dataset.ratio = String(r.ratio);
+  if (M.departsFromTraining(s.effective)) {
+    setLine(lines.warning, `⚠ Differs from the released checkpoint's training ratio: window ` +
+            `${triple(M.TRAINED.window)}, proxy ${triple(M.TRAINED.proxy)}`, "#ffb020");
+  }
+  setLine(lines.problems, s.problems.join("; "), "#ff6b6b");
+  drawGrid(view.canvas, s, r);
+}
+
+function build(node) {
+  const root = el("div", "display:flex;flex-direction:column;gap:4px;font-size:11px;line-height:1.35;" +
+                  "color:var(--input-text,#ddd);overflow-y:auto;box-sizing:border-box;", { className: "ptdit-ratio" });
+  const selects = {};
+  const header = el("div", "display:flex;gap:4px;opacity:0.7;");
+  header.append(el("span", "width:44px;"), ...AXIS_TITLES.map((t, i) =>
+    el("span", "flex:1;min-width:0;", { textContent: t, title: `p_${"fhw"[i]}, in tokens` })));
+  root.append(header);
+  for (const kind of ["window", "proxy"]) {
+    const row = el("div", "display:flex;align-items:center;gap:4px;");
+    row.append(el("span", "width:44px;", { textContent: kind }));
+    for (let axis = 0; axis < 3; axis++) {
+      const name = RATIOS[(kind === "window" ? 0 : 3) + axis];
+      const select = el("select", "flex:1;min-width:0;font-size:11px;background:var(--comfy-input-bg,#222);" +
+                        "color:var(--input-text,#ddd);border:1px solid var(--border-color,#444);border-radius:4px;",
+                        { title: `${kind} p_${"fhw"[axis]} (${AXIS_TITLES[axis]}, tokens)` });
+      select.dataset.ratio = name;
+      select.addEventListener("change", () => pick(node, kind, axis, Number(select.value)));
+      selects[name] = select;
+      row.append(select);
+    }
+    root.append(row);
+  }
+  const canvas = el("canvas", `width:100%;height:${CANVAS_HEIGHT}px;border-radius:4px;flex:none;`);
+  root.append(canvas);
+  const lines = {};
+  for (const name of ["mode", "tokens", "windows", "proxies", "cost", "warning", "problems"]) {
+    lines[name] = el("div", name === "mode" ? "opacity:0.7;" : "");
+    lines[name].dataset.readout = name;
+    root.append(lines[name]);
+  }
+  views.set(node, { root, selects, canvas, lines, key: null });
+  // The frontend sizes the element after creation and on node resize: redraw at the new size.
+  const observer = new ResizeObserver(() => refresh(node));
+  observer.observe(canvas);
+  const removed = node.onRemoved;
+  node.onRemoved = function () {
+    observer.disconnect();
+    return removed?.apply(this, arguments);
+  };
+  return root;
+}
+
+app.registerExtension({
+  name: "ptdit.ProxyRatio",
+  async beforeRegisterNodeDef(nodeType, nodeData) {
+    if (nodeData?.name !== NODE) return;
+    const created = nodeType.prototype.onNodeCreated;
+    nodeType.prototype.onNodeCreated = function () {
+      const result = created?.apply(this, arguments);
+      for (const name of RATIOS) {
+        const w = widgetOf(this, name);
+        if (!w) continue;
+        w.hidden = true; // still serialised; the pickers below write it
+        if (w.options) w.options.hidden = true; // the Vue node renderer reads this one
+        w.computeSize = () => [0, -4];
+      }
+      const widget = this.addDOMWidget("ptdit_ratio", "ptdit_ratio", build(this), {
+        serialize: false,
+        hideOnZoom: false,
+        getMinHeight: () => HEIGHT,
+        getMaxHeight: () => HEIGHT,
+        onDraw: () => refresh(this),
+      });
+      widget.serialize = false;
+      this.setSize([Math.max(this.size[0], 300), this.computeSize()[1]]);
+      refresh(this, true);
+      return result;
+    };
+  },
+});
