@@ -5,7 +5,8 @@ input. The mapping follows the frontend's rules, read from the server's ``/objec
 widgets appear in the node's input order (required, then optional), an INT input flagged
 ``control_after_generate`` (or a legacy input named ``seed``/``noise_seed``) carries one extra
 value (the "fixed/randomize" control), a linked input takes the link over its widget value, notes
-are dropped, reroutes are followed, and muted nodes are left out.
+are dropped, reroutes are followed, muted nodes are left out, and optional widgets missing at
+the end of ``widgets_values`` (a workflow saved before they existed) are left to their defaults.
 """
 from __future__ import annotations
 
@@ -32,10 +33,11 @@ def _has_control_value(name: str, spec: list) -> bool:
     return spec[0] == "INT" and name in ("seed", "noise_seed")
 
 
-def _ordered_inputs(info: Mapping[str, Any]) -> list[tuple[str, list]]:
+def _ordered_inputs(info: Mapping[str, Any]) -> list[tuple[str, list, bool]]:
+    """(name, spec, optional) in the node's input order."""
     inputs = info.get("input", {})
     order = info.get("input_order") or {g: list(inputs.get(g, {})) for g in ("required", "optional")}
-    return [(name, inputs[group][name]) for group in ("required", "optional")
+    return [(name, inputs[group][name], group == "optional") for group in ("required", "optional")
             for name in order.get(group, []) if name in inputs.get(group, {})]
 
 
@@ -67,12 +69,12 @@ def workflow_to_prompt(workflow: Mapping[str, Any], object_info: Mapping[str, An
         values = node.get("widgets_values") or []
         inputs: dict[str, Any] = {}
         cursor = 0
-        for name, spec in _ordered_inputs(object_info[kind]):
+        for name, spec, optional in _ordered_inputs(object_info[kind]):
             forced = len(spec) > 1 and isinstance(spec[1], dict) and spec[1].get("forceInput")
             if _is_widget(spec) and not forced and isinstance(values, dict):  # some nodes save by name
                 if name in values:
                     inputs[name] = values[name]
-            elif _is_widget(spec) and not forced:
+            elif _is_widget(spec) and not forced and not (optional and cursor >= len(values)):
                 if cursor >= len(values):
                     raise WorkflowError(f"node {node_id} ({kind}) has too few widget values for {name!r}")
                 inputs[name] = values[cursor]

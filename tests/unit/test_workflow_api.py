@@ -61,3 +61,9 @@ def test_unusable_workflows_are_reported(node, message):
 def test_muted_nodes_are_left_out():
     wf = _workflow([{"id": 1, "type": "Legacy", "mode": 2, "widgets_values": [1, "fixed", True]}])
     assert workflow_to_prompt(wf, OBJECT_INFO) == {}
+
+
+def test_optional_widgets_added_after_a_workflow_was_saved_take_their_defaults():
+    wf = _workflow([{"id": 1, "type": "Sampler", "inputs": [{"name": "model", "link": None}],
+                     "widgets_values": [7, "fixed", 10, 2.0, "x"]}])
+    assert "label" not in workflow_to_prompt(wf, OBJECT_INFO)["1"]["inputs"]
