@@ -4,6 +4,7 @@ from .nodes.loaders import PTDiTModelLoader, register_model_folder
 from .nodes.patches import PTDiTProxyRatio, PTDiTWindowAttention
 from .nodes.samplers import PTDiTImageGrid, PTDiTSamplerT2I, PTDiTSamplerT2MV, PTDiTSamplerT2V
 from .nodes.text_encoders import PTDiTT5Loader, PTDiTT5TextRules
+from .nodes.vae import PTDiTVAELoader
 
 register_model_folder()
 
@@ -18,6 +19,7 @@ NODE_CLASS_MAPPINGS = {
     "PTDiTSamplerT2V": PTDiTSamplerT2V,
     "PTDiTSamplerT2MV": PTDiTSamplerT2MV,
     "PTDiTImageGrid": PTDiTImageGrid,
+    "PTDiTVAELoader": PTDiTVAELoader,
     "PTDiTT5Loader": PTDiTT5Loader,
     "PTDiTT5TextRules": PTDiTT5TextRules,
 }

@@ -9,6 +9,7 @@ does not match the architecture exactly is an error.
 """
 from __future__ import annotations
 
+import json
 import os
 from typing import Mapping
 
@@ -19,6 +20,7 @@ from .checkpoint import CheckpointError, check_keys, read_checkpoint, unwrap_sta
 from .vae import CausalVAE, ReferenceCausalVAE
 from .vae_config import CausalVAEConfig, configs_from_reference_kwargs, infer_config
 
+METADATA_KEY = "vae_config"  # JSON of CausalVAEConfig fields, written by our tools
 ANCHOR_KEYS = ("encoder.conv_in.weight", "decoder.conv_out.conv.weight")
 VAE_PARTS = ("encoder.", "decoder.", "quant_conv.", "post_quant_conv.")
 
@@ -36,22 +38,36 @@ def vae_state_dict(checkpoint: Mapping) -> dict[str, torch.Tensor]:
 
 def load_state_dict_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """Read a checkpoint file safely and return its CausalVAE weights."""
-    checkpoint, _ = read_checkpoint(path)
+    return _read_file(path)[0]
+
+
+def _read_file(path) -> tuple[dict[str, torch.Tensor], CausalVAEConfig | None]:
+    """(weights, config stored in the safetensors metadata key ``vae_config`` or None)."""
+    checkpoint, metadata = read_checkpoint(path)
     state_dict = vae_state_dict(checkpoint)
     if not state_dict:
         raise CheckpointError(f"{os.fspath(path)!r} holds no CausalVAE weights (looked for keys like "
                               f"{ANCHOR_KEYS[0]!r}, possibly under model/state_dict/ema_state_dict)")
-    return state_dict
+    config = None
+    if METADATA_KEY in metadata:
+        fields = json.loads(metadata[METADATA_KEY])
+        config = CausalVAEConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()})
+    return state_dict, config
 
 
 def load_causal_vae(source, config: CausalVAEConfig | None = None, *, norm_num_groups: int = 32,
                     dtype=None, device=None, operations=nn) -> CausalVAE:
     """A :class:`CausalVAE` with weights from ``source`` (a path, a checkpoint dict or a state dict).
 
-    Without ``config`` the architecture is inferred from the weight shapes; the group count cannot
-    be seen in weights and comes from ``norm_num_groups`` (32 for the released VAE).
+    Without ``config`` the architecture comes from the file's ``vae_config`` metadata when present
+    (JSON of :class:`CausalVAEConfig` fields), else from the weight shapes; the group count cannot
+    be seen in weights and then comes from ``norm_num_groups`` (32 for the released VAE).
     """
-    state_dict = load_state_dict_file(source) if isinstance(source, (str, os.PathLike)) else vae_state_dict(source)
+    if isinstance(source, (str, os.PathLike)):
+        state_dict, stored = _read_file(source)
+        config = config or stored
+    else:
+        state_dict = vae_state_dict(source)
     if config is None:
         try:
             config = infer_config(state_dict, norm_num_groups)
