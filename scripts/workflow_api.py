@@ -83,3 +83,66 @@ def workflow_to_prompt(workflow: Mapping[str, Any], object_info: Mapping[str, An
                 inputs[name] = source(linked[name])
         prompt[str(node_id)] = {"class_type": kind, "inputs": inputs}
     return prompt
+
+
+def _depths(prompt: Mapping[str, Any]) -> dict[str, int]:
+    """Longest distance of every node from a source node (for a left-to-right layout)."""
+    depth: dict[str, int] = {}
+
+    def visit(node_id: str) -> int:
+        if node_id not in depth:
+            upstream = [v[0] for v in prompt[node_id]["inputs"].values() if isinstance(v, list)]
+            depth[node_id] = 1 + max((visit(u) for u in upstream), default=-1)
+        return depth[node_id]
+
+    for node_id in prompt:
+        visit(node_id)
+    return depth
+
+
+def prompt_to_workflow(prompt: Mapping[str, Any], object_info: Mapping[str, Any],
+                       titles: Mapping[str, str] | None = None) -> dict:
+    """API prompt -> UI workflow the frontend opens (nodes laid out in columns by depth).
+
+    The inverse of :func:`workflow_to_prompt` for prompts whose node ids are integers.
+    """
+    titles = titles or {}
+    depth = _depths(prompt)
+    rows: dict[int, int] = {}
+    nodes, links = [], []
+    outgoing: dict[tuple[str, int], list[int]] = {}
+    for order, node_id in enumerate(sorted(prompt, key=int)):
+        node = prompt[node_id]
+        inputs, widgets = [], []
+        for name, spec, _ in _ordered_inputs(object_info[node["class_type"]]):
+            value = node["inputs"].get(name)
+            kind = spec[0] if isinstance(spec[0], str) else "COMBO"
+            if _is_widget(spec):
+                widgets.append(spec[1].get("default") if isinstance(value, list) else value)
+                if _has_control_value(name, spec):
+                    widgets.append("fixed")
+            if not isinstance(value, list) and _is_widget(spec):
+                continue
+            entry = {"name": name, "type": kind, "link": None}
+            if _is_widget(spec):
+                entry["widget"] = {"name": name}
+            if isinstance(value, list):
+                entry["link"] = len(links) + 1
+                links.append([entry["link"], int(value[0]), value[1], int(node_id), len(inputs), kind])
+                outgoing.setdefault((value[0], value[1]), []).append(entry["link"])
+            inputs.append(entry)
+        column = depth[node_id]
+        rows[column] = rows.get(column, 0) + 1
+        nodes.append({
+            "id": int(node_id), "type": node["class_type"], "pos": [60 + 380 * column, 60 + 260 * (rows[column] - 1)],
+            "size": [340, 220], "flags": {}, "order": order, "mode": 0, "inputs": inputs,
+            "properties": {"Node name for S&R": node["class_type"]}, "widgets_values": widgets,
+            **({"title": titles[node_id]} if node_id in titles else {}),
+        })
+    for node in nodes:
+        info = object_info[node["type"]]
+        names = info.get("output_name", info["output"])
+        node["outputs"] = [{"name": name, "type": kind, "slot_index": i, "links": outgoing.get((str(node["id"]), i), [])}
+                           for i, (kind, name) in enumerate(zip(info["output"], names))]
+    return {"last_node_id": max(int(n) for n in prompt), "last_link_id": len(links), "nodes": nodes,
+            "links": links, "groups": [], "config": {}, "extra": {}, "version": 0.4}

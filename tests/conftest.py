@@ -11,7 +11,6 @@ discovery helpers live in ``tests/reference_io.py``.
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,8 +18,7 @@ import pytest
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 HOST_DIR = Path(__file__).resolve().parent / "host"
 TESTKIT = HOST_DIR / "testkit"
-sys.path.insert(0, str(HOST_DIR))
-from comfy_host import ComfyHost, ComfyHostError, find_comfyui_dir  # noqa: E402
+from scripts.comfy_host import ComfyHost, ComfyHostError, find_comfyui_dir  # noqa: E402
 
 _STARTS: list = []  # (comfy_dir, seconds) of every server start, for the terminal summary
 STRICT_MARKERS = ("reference", "browser")

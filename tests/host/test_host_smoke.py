@@ -10,7 +10,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from comfy_host import PACK_LINK_NAME, REPO_ROOT, PromptRejected
+from scripts.comfy_host import PACK_LINK_NAME, REPO_ROOT, PromptRejected
 
 pytestmark = pytest.mark.host
 

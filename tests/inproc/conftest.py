@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.host.comfy_host import find_comfyui_dir
+from scripts.comfy_host import find_comfyui_dir
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PACK = "ptdit_pack"

@@ -67,3 +67,17 @@ def test_optional_widgets_added_after_a_workflow_was_saved_take_their_defaults()
     wf = _workflow([{"id": 1, "type": "Sampler", "inputs": [{"name": "model", "link": None}],
                      "widgets_values": [7, "fixed", 10, 2.0, "x"]}])
     assert "label" not in workflow_to_prompt(wf, OBJECT_INFO)["1"]["inputs"]
+
+
+def test_prompt_to_workflow_round_trips():
+    prompt = {
+        "1": {"class_type": "Loader", "inputs": {"name": "a.safetensors"}},
+        "2": {"class_type": "Sampler", "inputs": {"model": ["1", 0], "seed": 5, "steps": 3, "cfg": 1.5,
+                                                  "mode": "x", "label": "t"}},
+    }
+    info = {k: {**v, "output": ["MODEL"], "output_name": ["MODEL"]} for k, v in OBJECT_INFO.items()}
+    from scripts.workflow_api import prompt_to_workflow
+
+    workflow = prompt_to_workflow(prompt, info)
+    assert workflow["links"] == [[1, 1, 0, 2, 0, "MODEL"]]
+    assert workflow_to_prompt(workflow, info) == prompt

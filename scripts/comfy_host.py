@@ -38,7 +38,7 @@ from typing import Any, Iterable, Mapping, Optional
 
 import requests
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 PACK_LINK_NAME = "ComfyUI-PTDiT"
 
 
