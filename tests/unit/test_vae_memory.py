@@ -34,5 +34,5 @@ def test_bytes_per_pixel_follow_dtype_and_frames():
     image = decode_bytes_per_pixel(released, torch.float32)
     assert 1000 < image < 10_000  # a few KiB per output pixel
     assert decode_bytes_per_pixel(released, torch.bfloat16) == pytest.approx(image / 2, rel=0.05)
-    assert decode_bytes_per_pixel(released, torch.float32, frames=3) > image  # causal padding copies
+    assert 0.5 * image < decode_bytes_per_pixel(released, torch.float32, frames=3) < 2 * image
     assert 500 < encode_bytes_per_pixel(released, torch.float32) < 10_000
