@@ -16,7 +16,7 @@ from .vae_blocks import (RESAMPLERS, RESNETS, AttnBlock3D, CausalConv3d, ResnetB
                          make_group_norm, unfold_frames)
 from .vae_config import LATENT_SCALE, CausalVAEConfig, ReferenceTiling
 from .vae_memory import choose_tiling
-from .vae_norm import group_norm, plain_norm_stats
+from .vae_norm import plain_norm_stats
 from .vae_tiling import ExactTiling, LowMemoryTiling, Stage, exact_tiled, low_memory_tiled, reference_tiled
 
 AUTO = "auto"
@@ -107,8 +107,7 @@ class Encoder(nn.Module):
 
     def forward_head(self, h: torch.Tensor) -> torch.Tensor:
         """Deepest level features -> moments (B, 2*z_channels, t, h, w): mid block (with attention) and out."""
-        h = _run_mid(self.mid, h)
-        return self.conv_out(F.silu(group_norm(self.norm_out, h), inplace=True))
+        return self.conv_out.after_norm(self.norm_out, _run_mid(self.mid, h))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_levels(x))
@@ -159,7 +158,7 @@ class Decoder(nn.Module):
         return h
 
     def _output(self, h: torch.Tensor) -> torch.Tensor:
-        return self.conv_out(F.silu(group_norm(self.norm_out, h), inplace=True))
+        return self.conv_out.after_norm(self.norm_out, h)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.forward_levels(self.forward_head(z))

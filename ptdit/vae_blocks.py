@@ -47,17 +47,32 @@ class CausalConv3d(nn.Module):
         self.conv = operations.Conv3d(in_channels, out_channels, kernel, stride=stride,
                                       padding=(0, padding, padding), dtype=dtype, device=device)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        weight = self.conv.weight
-        if x.shape[2] == 1 and weight.dtype == x.dtype and weight.device == x.device:
-            # A single frame padded with copies of itself: the kt time taps all see the same frame,
-            # so this is a 2-D conv with the kernel summed over time (kt times fewer FLOPs).
-            conv = self.conv
-            out = F.conv2d(x[:, :, 0], weight.sum(2), conv.bias, conv.stride[1:], conv.padding[1:])
-            return out.unsqueeze(2)
+    def forward(self, x: torch.Tensor, padded: bool = False) -> torch.Tensor:
+        """``padded``: x already starts with the ``kt - 1`` causal padding frames."""
+        if padded:
+            return self.conv(x)
+        if self._single_frame(x):
+            return self._single_frame_conv(x)
         if self.time_pad:
             x = torch.cat([x[:, :, :1].expand(-1, -1, self.time_pad, -1, -1), x], dim=2)
         return self.conv(x)
+
+    def after_norm(self, norm: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        """self(silu(norm(x))), with the causal padding written by the normalisation (no extra copy)."""
+        if self._single_frame(x) or not self.time_pad:
+            return self(F.silu(group_norm(norm, x), inplace=True))
+        return self(F.silu(group_norm(norm, x, time_pad=self.time_pad), inplace=True), padded=True)
+
+    def _single_frame(self, x: torch.Tensor) -> bool:
+        weight = self.conv.weight
+        return x.shape[2] == 1 and weight.dtype == x.dtype and weight.device == x.device
+
+    def _single_frame_conv(self, x: torch.Tensor) -> torch.Tensor:
+        # A single frame padded with copies of itself: the kt time taps all see the same frame,
+        # so this is a 2-D conv with the kernel summed over time (kt times fewer FLOPs).
+        conv = self.conv
+        out = F.conv2d(x[:, :, 0], conv.weight.sum(2), conv.bias, conv.stride[1:], conv.padding[1:])
+        return out.unsqueeze(2)
 
 
 class ResnetBlock3D(nn.Module):
@@ -76,8 +91,8 @@ class ResnetBlock3D(nn.Module):
             self.nin_shortcut = CausalConv3d(in_channels, out_channels, 1, **kw)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.conv1(F.silu(group_norm(self.norm1, x), inplace=True))
-        h = self.conv2(F.silu(group_norm(self.norm2, h), inplace=True))
+        h = self.conv1.after_norm(self.norm1, x)
+        h = self.conv2.after_norm(self.norm2, h)
         return h.add_(self.nin_shortcut(x) if hasattr(self, "nin_shortcut") else x)
 
 

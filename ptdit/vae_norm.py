@@ -71,7 +71,8 @@ class SharedNormStats:
             stats.append((mean, (total_sq / count - mean * mean).clamp_min(0)))
         return stats
 
-    def normalize(self, norm: torch.nn.GroupNorm, x: torch.Tensor, frames: int | None) -> torch.Tensor:
+    def stats(self, norm: torch.nn.GroupNorm, x: torch.Tensor, frames: int | None):
+        """Pool this call's core sums; return the ``(mean, var)`` to use, (N, G), or None for own."""
         index, self._index = self._index, self._index + 1
         core, core_start, frame_offset, total_frames = self._core(x, frames)
         if self.collect_from is not None and index >= self.collect_from:
@@ -80,12 +81,12 @@ class SharedNormStats:
         if index == self.stop_after:
             raise StatsCollected
         if index >= len(self.previous):
-            return norm(x)
+            return None
         mean, var = self.previous[index]
         if frames is not None:  # frame-wise: (B, T_total, G) -> this tile's frames, folded into N
             mean = mean[:, frame_offset:frame_offset + frames].flatten(0, 1)
             var = var[:, frame_offset:frame_offset + frames].flatten(0, 1)
-        return _normalize_with(norm, x, mean, var)
+        return mean, var
 
     def _core(self, x: torch.Tensor, frames: int | None):
         """Slice of ``x`` that belongs to the tile's core at ``x``'s resolution.
@@ -130,13 +131,26 @@ class SharedNormStats:
                 pooled += part
 
 
-def group_norm(norm: torch.nn.GroupNorm, x: torch.Tensor, frames: int | None = None) -> torch.Tensor:
+def group_norm(norm: torch.nn.GroupNorm, x: torch.Tensor, frames: int | None = None,
+               time_pad: int = 0) -> torch.Tensor:
     """Apply ``norm`` to x: (B, C, T, H, W) with clip-wide statistics, or to x: (B*T, C, H, W)
-    with per-frame statistics when ``frames`` = T is given. Shares statistics while tiling."""
+    with per-frame statistics when ``frames`` = T is given. Shares statistics while tiling.
+
+    ``time_pad`` > 0 returns (B, C, time_pad + T, H, W) with copies of the normalised frame 0 in
+    front, the causal padding of a following conv, written in place (no second full-size copy).
+    """
     shared = _ACTIVE.get()
-    if shared is None:
+    stats = shared.stats(norm, x, frames) if shared is not None else None
+    if stats is None and not time_pad:
         return norm(x)
-    return shared.normalize(norm, x, frames)
+    if stats is None:
+        var, mean = torch.var_mean(x.reshape(x.shape[0], norm.num_groups, -1), dim=-1, correction=0)
+        stats = mean.double(), var.double()
+    out = x.new_empty(x.shape[:2] + (time_pad + x.shape[2],) + x.shape[3:])
+    _normalize_into(out.narrow(2, time_pad, x.shape[2]), x, norm, *stats)
+    if time_pad:
+        out[:, :, :time_pad] = out[:, :, time_pad:time_pad + 1]
+    return out
 
 
 @contextlib.contextmanager
@@ -159,22 +173,28 @@ def plain_norm_stats():
         _ACTIVE.reset(token)
 
 
-def _normalize_with(norm, x, mean, var):
-    """(x - mean) / sqrt(var + eps) * weight + bias for x: (N, C, ...), mean/var: (N, G) float64.
+def _normalize_into(out: torch.Tensor, x: torch.Tensor, norm, mean: torch.Tensor, var: torch.Tensor) -> None:
+    """out = (x - mean) / sqrt(var + eps) * weight + bias; x, out: (N, C, ...), mean/var: (N, G).
 
-    Allocates a single tensor of x's size.
+    float32/float64 are computed in place in ``out``; half types in float32, a slab of dim 2 at a
+    time, so that every output is rounded once.
     """
-    compute = torch.float32 if x.element_size() < 4 else x.dtype
     per_channel = x.shape[1] // norm.num_groups
     shape = x.shape[:2] + (1,) * (x.ndim - 2)
     scale = torch.rsqrt(var + norm.eps).repeat_interleave(per_channel, dim=1)
     mean = mean.repeat_interleave(per_channel, dim=1)
     shift = torch.zeros_like(mean)
     if norm.weight is not None:
-        scale = scale * norm.weight.double().to(scale.device)
-        shift = shift + norm.bias.double().to(scale.device)
-    y = x.to(compute) - mean.to(compute).view(shape)
-    return y.mul_(scale.to(compute).view(shape)).add_(shift.to(compute).view(shape)).to(x.dtype)
+        scale = scale * norm.weight.detach().double().to(scale.device)
+        shift = shift + norm.bias.detach().double().to(scale.device)
+    compute = x.dtype if x.element_size() >= 4 else torch.float32
+    mean, scale, shift = (t.to(compute).view(shape) for t in (mean, scale, shift))
+    if compute == x.dtype:
+        out.copy_(x).sub_(mean).mul_(scale).add_(shift)
+        return
+    slab = max(1, x.shape[2] // 8)
+    for source, target in zip(x.split(slab, dim=2), out.split(slab, dim=2)):
+        target.copy_((source.to(compute) - mean).mul_(scale).add_(shift))
 
 
 def _scale_range(core: tuple[int, int], full: tuple[int, int], size: int) -> tuple[int, int]:

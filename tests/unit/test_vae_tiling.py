@@ -1,0 +1,127 @@
+"""Tiling schemes: chunk/tile geometry, exactness of ExactTiling, pooled statistics, fallbacks."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from ptdit.vae_config import ReferenceTiling
+from ptdit.vae_memory import choose_tiling, peak_bytes
+from ptdit.vae_tiling import (ExactTiling, LowMemoryTiling, _axis_weights, frame_chunks, reference_chunks,
+                              tile_ranges)
+from vae_tiny import TINY, tiny_reference_vae, tiny_vae
+
+
+def assert_matches(actual, expected, rel=2e-5):
+    assert actual.shape == expected.shape
+    error = (actual - expected).abs().max().item()
+    assert error <= rel * expected.abs().max().item(), f"max abs error {error}"
+
+
+def test_reference_chunks_share_one_frame():
+    assert reference_chunks(4, 3) == [(0, 3), (2, 4)]  # decode_video_tiled
+    assert reference_chunks(9, 5) == [(0, 5), (4, 9)]  # encode_video_tiled
+    assert reference_chunks(3, 8) == [(0, 3)]
+    assert reference_chunks(10, 3) == [(0, 3), (2, 5), (4, 7), (6, 9), (8, 10)]
+
+
+def test_encode_chunks_start_on_group_boundaries():
+    frames = 1 + 4 * 6
+    chunks = frame_chunks(frames, core=2, before=1, after=0, group=4)
+    cores = [core for _, core in chunks]
+    assert cores[0] == (0, 9) and cores[-1][1] == frames
+    assert all(a[1] == b[0] for a, b in zip(cores, cores[1:]))  # cores partition the clip
+    for (start, stop), (core_start, _) in chunks[1:]:
+        assert start % 4 == 0 and core_start - start == 1  # chunk frame 0 = last frame of the group before
+        assert (stop - start - 1) % 4 == 0  # 1 + 4k frames
+
+
+@pytest.mark.parametrize("blend", [0, 16, 32])
+def test_cross_fade_weights_sum_to_one(blend):
+    size, scale = 50, 8
+    total = torch.zeros(size * scale, dtype=torch.float64)
+    for (start, stop), core in tile_ranges(size, 16, 8):
+        weights = _axis_weights(start * scale, (stop - start) * scale, core, size, blend, lambda i: i * scale)
+        assert weights.min() >= 0
+        total[start * scale:stop * scale] += weights
+    torch.testing.assert_close(total, torch.ones_like(total))
+
+
+@pytest.mark.parametrize("shape", [(1, 4, 1, 13, 11), (1, 4, 3, 9, 7)])
+def test_exact_tiling_matches_untiled_decode(shape):
+    vae = tiny_vae()
+    z = torch.randn(shape)
+    untiled = vae.decode(z, tiling=None)
+    assert_matches(vae.decode(z, tiling=ExactTiling(tile=4, storage_device="cpu")), untiled)
+
+
+@pytest.mark.parametrize("shape", [(1, 3, 5, 40, 56), (1, 3, 1, 44, 37)])
+def test_exact_tiling_matches_untiled_encode(shape):
+    vae = tiny_vae()
+    x = torch.rand(shape) * 2 - 1
+    with torch.no_grad():  # raw moments: sizes that are not multiples of 8 keep the reference's floor
+        assert_matches(vae.encode_moments(x, ExactTiling(tile=2)), vae.encode_moments(x))
+
+
+def test_low_memory_tiling_is_exact_when_every_tile_sees_everything():
+    """Pooled per-core statistics equal whole-input statistics; cross-fades of equal tiles change nothing."""
+    vae = tiny_vae()
+    z = torch.randn(1, 4, 1, 12, 10)
+    tiled = vae.decode(z, tiling=LowMemoryTiling(tile=4, halo=12, blend=2))
+    assert_matches(tiled, vae.decode(z, tiling=None))
+
+
+def test_low_memory_temporal_chunks_cover_the_clip():
+    vae = tiny_vae()
+    z = torch.randn(1, 4, 6, 4, 4)
+    untiled = vae.decode(z, tiling=None)
+    chunked = vae.decode(z, tiling=LowMemoryTiling(tile=4, frames=2))
+    assert chunked.shape == untiled.shape == (1, 3, 21, 32, 32)
+    covering = LowMemoryTiling(tile=4, halo=4, frames=2, halo_frames_before=6, halo_frames_after=6)
+    assert_matches(vae.decode(z, tiling=covering), untiled)
+
+
+def test_low_memory_encode_chunks_converge_to_untiled():
+    """With all earlier frames as context, one statistics pass per GroupNorm makes chunks exact
+    (the causal encoder's chunks cannot see later frames, so a single pass is not enough)."""
+    vae = tiny_vae()
+    x = torch.rand(1, 3, 9, 8, 8) * 2 - 1
+    norms = sum(isinstance(m, torch.nn.GroupNorm) for m in vae.encoder.down.modules())
+    tiling = LowMemoryTiling(tile=1, halo=1, blend=1, frames=1, halo_frames_before=2, stats_passes=norms)
+    mean, logvar = vae.encode(x, tiling=tiling)
+    expected_mean, expected_logvar = vae.encode(x, tiling=None)
+    assert_matches(mean, expected_mean)
+    assert_matches(logvar, expected_logvar)
+
+
+def test_reference_tiling_below_its_threshold_runs_untiled():
+    """The reference raises UnboundLocalError here; we fall back to the untiled path."""
+    vae = tiny_reference_vae(tiling=ReferenceTiling(tile_sample_min_size=64, tile_latent_min_size_t=3))
+    z = torch.randn(1, 4, 2, 8, 8)
+    torch.testing.assert_close(vae.decode(z), vae.decode(z, tiling=None))
+    x = torch.rand(1, 3, 5, 64, 64) * 2 - 1
+    torch.testing.assert_close(vae.encode(x), vae.encode(x, tiling=None))
+
+
+def test_reference_tiled_encode_survives_slivers():
+    """A 4-pixel border tile would crash the reference's strided convs; it is edge-padded instead."""
+    vae = tiny_reference_vae(tiling=ReferenceTiling(tile_sample_min_size=64))
+    mean, logvar = vae.encode(torch.rand(1, 3, 1, 116, 64) * 2 - 1)  # tile rows at 0, 56, 112 px
+    # Kept latent rows per tile row: min(8, 7) + min(7, 7) + 1; columns: 7 + 1.
+    assert mean.shape == logvar.shape == (1, 4, 1, 15, 8) and torch.isfinite(mean).all()
+
+
+def test_auto_tiling_steps_down_with_the_budget():
+    shape = (1, 4, 1, 64, 64)
+    untiled = peak_bytes(TINY, shape, torch.float32, encode=False)
+    exact = peak_bytes(TINY, shape, torch.float32, False, ExactTiling(32))
+    assert exact < untiled
+    assert choose_tiling(TINY, shape, torch.float32, "cpu", 10 * untiled, encode=False) is None
+    assert isinstance(choose_tiling(TINY, shape, torch.float32, "cpu", int(1.3 * exact), encode=False), ExactTiling)
+    assert isinstance(choose_tiling(TINY, shape, torch.float32, "cpu", 1, encode=False), LowMemoryTiling)
+
+
+def test_auto_decode_under_a_small_budget_still_matches():
+    vae = tiny_vae()
+    z = torch.randn(1, 4, 1, 40, 40)
+    budget = int(1.3 * peak_bytes(TINY, z.shape, z.dtype, False, ExactTiling(32)))
+    assert_matches(vae.decode(z, memory_budget=budget), vae.decode(z, tiling=None))
