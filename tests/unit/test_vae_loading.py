@@ -8,13 +8,13 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
-from conftest import reference_dir
+from tests.reference_io import reference_dir
 from ptdit import vae_from_reference_config
 from ptdit.checkpoint import CheckpointError
 from ptdit.vae import CausalVAE, ReferenceCausalVAE
 from ptdit.vae_config import CausalVAEConfig, ReferenceTiling, configs_from_reference_kwargs, infer_config
 from ptdit.vae_loading import expected_shapes, load_causal_vae
-from vae_tiny import TINY, tiny_vae
+from tests.unit.vae_tiny import TINY, tiny_vae
 
 RELEASED_KEYS = reference_dir() / "vae" / "osp_v1_2_vae_keys.json"
 

@@ -8,7 +8,7 @@ from ptdit.vae_config import CausalVAEConfig
 from ptdit.vae_memory import (SAFETY_FACTOR, LiveTensorBytes, decode_bytes_per_pixel, encode_bytes_per_pixel,
                               peak_bytes)
 from ptdit.vae_tiling import ExactTiling, LowMemoryTiling
-from vae_tiny import TINY, tiny_vae
+from tests.unit.vae_tiny import TINY, tiny_vae
 
 TILINGS = [None, ExactTiling(tile=4), LowMemoryTiling(tile=4, halo=2, blend=1),
            LowMemoryTiling(tile=4, halo=2, blend=1, frames=1)]
