@@ -2,7 +2,8 @@
 
     python -m scripts.train_demo vae  [--steps N]        # tiny CausalVAE (real architecture)
     python -m scripts.train_demo text --tokenizer DIR    # tiny random T5 encoder folder (not trained)
-    python -m scripts.train_demo t2i  [--steps N]        # PT-DiT on frozen VAE latents + T5 states
+    python -m scripts.train_demo t2i  [--steps N] [--minutes M]   # PT-DiT on frozen VAE latents + T5 states
+    python -m scripts.train_demo t2v|t2mv ...                      # the same for 5-frame clips / 4 orbit views
 
 Run from the repository root; outputs go to ``demo_models/`` (see ``scripts/demo_runtime.py``).
 """
@@ -29,6 +30,9 @@ from scripts import demo_runtime as rt
 # KL against N(0, s^2) with s = 1 / 0.18215: raw latents then have the spread the official latent
 # scale expects, so DiT latents (raw x 0.18215) come out near unit variance.
 PRIOR_STD = 1.0 / LATENT_SCALE
+DIT_TASKS = ("t2i", "t2v", "t2mv")
+T2V_FRAMES = 5
+T2MV_VIEWS = 4
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
 
 
@@ -129,59 +133,88 @@ def make_text_encoder(args) -> None:
 
 # ------------------------------------------------------------------------------------ DiT
 
-def t2i_dataset(vae: CausalVAE, rng: np.random.Generator, per_label: int, size: int):
-    """Latents (N, 4, h, w) and prompt indices (N,) over every T2I label, ``per_label`` jitters each."""
-    labels = data.t2i_labels()
+def task_dataset(task: str, vae: CausalVAE, rng: np.random.Generator, per_label: int, size: int):
+    """DiT training set over every label of ``task``, ``per_label`` random variants each.
+
+    Returns latents (N, 4, h, w) for t2i, (N, 4, 2, h, w) for 5-frame t2v clips, (N, 4, V, h, w)
+    for t2mv (each view encoded as an image, views stacked as latent frames like the T2MV
+    sampler does), prompt indices (N,), the prompts, and the frame count for the schedule shift.
+    """
+    labels = {"t2i": data.t2i_labels, "t2v": data.t2v_labels, "t2mv": data.t2mv_labels}[task]()
     pixels, index = [], []
     for i, label in enumerate(labels):
         for _ in range(per_label):
-            pixels.append(data.render_t2i(label, size, tuple(rng.uniform(-0.05, 0.05, 2)))[None])
+            if task == "t2i":
+                pixels.append(data.render_t2i(label, size, tuple(rng.uniform(-0.05, 0.05, 2)))[None])
+            elif task == "t2v":
+                pixels.append(data.render_t2v(label, size, T2V_FRAMES, tuple(0.5 + rng.uniform(-0.06, 0.06, 2))))
+            else:
+                pixels.append(data.render_t2mv(label, size, T2MV_VIEWS, rng.uniform(0, np.pi / 2)))
             index.append(i)
-    latents = rt.encode_latents(vae, np.stack(pixels))[:, :, 0]
-    return latents, torch.tensor(index), [data.t2i_prompt(label) for label in labels]
+    pixels = np.stack(pixels)
+    prompt = {"t2i": data.t2i_prompt, "t2v": data.t2v_prompt, "t2mv": data.t2mv_prompt}[task]
+    prompts = [prompt(label) for label in labels]
+    if task == "t2i":
+        return rt.encode_latents(vae, pixels)[:, :, 0], torch.tensor(index), prompts, 1
+    if task == "t2v":
+        return rt.encode_latents(vae, pixels), torch.tensor(index), prompts, T2V_FRAMES
+    n, v = pixels.shape[:2]
+    views = rt.encode_latents(vae, pixels.reshape(n * v, 1, *pixels.shape[2:]))
+    return views[:, :, 0].reshape(n, v, *views.shape[1:2], *views.shape[3:]).transpose(1, 2), \
+        torch.tensor(index), prompts, v
 
 
 def dit_config(caption_channels: int, latent_size: int, frames: int = 1) -> PTDiTConfig:
-    """Small PT-DiT with 2x2-token windows and one proxy per window (the paper's 256-px ratio, scaled down)."""
-    window = (1 if frames == 1 else min(2, frames), 2, 2)
+    """Small PT-DiT with 2x2-token windows (2 latent frames deep for clips/views) and one proxy per window."""
+    window = (1 if frames == 1 else 2, 2, 2)
     return PTDiTConfig(num_heads=4, head_dim=32, num_layers=4, caption_channels=caption_channels,
                        compress_ratios=window, proxy_ratios=window, sample_size=latent_size, frame=frames)
 
 
-def train_t2i(args) -> None:
+def train_dit(args) -> None:
+    """Rectified flow on frozen VAE latents x 0.18215: x_t = (1 - t) x0 + t noise, target v = x0 - noise.
+
+    t is uniform, then shifted with the same resolution shift the official sampler uses, so the
+    training times match the sampling times; the text is dropped (empty prompt) at ``cfg_dropout``.
+    Training stops after ``steps`` or ``minutes``, whichever comes first; the learning-rate schedule
+    follows the larger of the two progress fractions.
+    """
     rng = seed_all(args.seed)
     models = Path(args.out)
     vae = rt.load_vae(models / rt.VAE_FILE)
     text = rt.TextEncoder(models / rt.T5_DIR)
-    latents, index, prompts = t2i_dataset(vae, rng, args.per_label, args.size)
-    log(f"dataset {tuple(latents.shape)}, latent std {float(latents.std()):.3f}, {len(prompts)} prompts")
+    latents, index, prompts, frames = task_dataset(args.command, vae, rng, args.per_label, args.size)
+    log(f"dataset {tuple(latents.shape)}, latent std {latents.std().item():.3f}, {len(prompts)} prompts")
     states, mask = text(prompts + [""])
     null = len(prompts)
-    dit = PTDiT(dit_config(text.width, latents.shape[-1]))
+    dit = PTDiT(dit_config(text.width, latents.shape[-1], 1 if latents.ndim == 4 else latents.shape[2]))
     log(f"PT-DiT {sum(p.numel() for p in dit.parameters())} parameters")
     opt = torch.optim.AdamW(dit.parameters(), lr=args.lr, weight_decay=0.0)
-    ratio = shift_ratio(args.size, args.size)
-    start = time.time()
-    for step in range(1, args.steps + 1):
+    ratio = shift_ratio(args.size, args.size, frames)
+    start, step, progress = time.time(), 0, 0.0
+    while progress < 1:
+        step += 1
         pick = torch.randint(len(latents), (args.batch,))
         x0 = latents[pick]
         cond = torch.where(torch.rand(args.batch) < args.cfg_dropout, null, index[pick])
         noise = torch.randn_like(x0)
         t = shift_timesteps(torch.rand(args.batch) * NUM_TRAIN_TIMESTEPS, ratio)
-        tau = (t / NUM_TRAIN_TIMESTEPS)[:, None, None, None]
+        tau = (t / NUM_TRAIN_TIMESTEPS).reshape(-1, *[1] * (x0.ndim - 1))
         xt = (1 - tau) * x0 + tau * noise
         for group in opt.param_groups:
-            group["lr"] = args.lr * min(1.0, step / 100) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / args.steps)))
+            group["lr"] = args.lr * min(1.0, step / 100) * (0.1 + 0.45 * (1 + math.cos(math.pi * progress)))
         v = dit(xt, t, states[cond], mask[cond])[:, :4]
         loss = (v - (x0 - noise)).pow(2).mean()
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(dit.parameters(), 1.0)
         opt.step()
-        if step % 100 == 0 or step == args.steps:
-            log(f"t2i step {step}/{args.steps} loss {loss.item():.4f} {time.time() - start:.0f}s")
-    save_dit(dit, models / rt.dit_file("t2i"), dict(steps=args.steps, batch=args.batch, seed=args.seed,
-                                                     minutes=round((time.time() - start) / 60, 1)))
+        progress = max(step / args.steps, (time.time() - start) / 60 / args.minutes)
+        if step % 100 == 0 or progress >= 1:
+            log(f"{args.command} step {step}/{args.steps} loss {loss.item():.4f} {time.time() - start:.0f}s")
+    save_dit(dit, models / rt.dit_file(args.command),
+             dict(steps=step, batch=args.batch, seed=args.seed, per_label=args.per_label,
+                  minutes=round((time.time() - start) / 60, 1)))
 
 
 def save_dit(dit: PTDiT, path: Path, train: dict) -> None:
@@ -196,7 +229,7 @@ def save_dit(dit: PTDiT, path: Path, train: dict) -> None:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m scripts.train_demo", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in ("vae", "text", "t2i"):
+    for name in ("vae", "text", *DIT_TASKS):
         p = sub.add_parser(name)
         p.add_argument("--out", default=str(rt.MODELS_DIR))
         p.add_argument("--seed", type=int, default=0)
@@ -208,13 +241,15 @@ def main(argv=None) -> None:
     sub.choices["vae"].add_argument("--clip-every", type=int, default=4, help="every Nth step trains on 5-frame clips")
     sub.choices["text"].add_argument("--tokenizer", default=str(Path(__file__).resolve().parents[1] /
                                                                 ".comfyui/comfy/text_encoders/t5_tokenizer"))
-    sub.choices["t2i"].add_argument("--steps", type=int, default=3000)
-    sub.choices["t2i"].add_argument("--batch", type=int, default=64)
-    sub.choices["t2i"].add_argument("--lr", type=float, default=1e-3)
-    sub.choices["t2i"].add_argument("--per-label", type=int, default=8)
-    sub.choices["t2i"].add_argument("--cfg-dropout", type=float, default=0.1)
+    for name in DIT_TASKS:
+        sub.choices[name].add_argument("--steps", type=int, default=4000)
+        sub.choices[name].add_argument("--minutes", type=float, default=30.0, help="wall-clock budget")
+        sub.choices[name].add_argument("--batch", type=int, default=64)
+        sub.choices[name].add_argument("--lr", type=float, default=1e-3)
+        sub.choices[name].add_argument("--per-label", type=int, default=8)
+        sub.choices[name].add_argument("--cfg-dropout", type=float, default=0.1)
     args = parser.parse_args(argv)
-    {"vae": train_vae, "text": make_text_encoder, "t2i": train_t2i}[args.command](args)
+    {"vae": train_vae, "text": make_text_encoder}.get(args.command, train_dit)(args)
 
 
 if __name__ == "__main__":
