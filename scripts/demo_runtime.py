@@ -59,12 +59,17 @@ def vae_config_json(config: CausalVAEConfig) -> str:
     return json.dumps({k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(config).items()})
 
 
-def load_vae(path: Path) -> CausalVAE:
-    """The demo CausalVAE (float32, eval) with its config read from the file's metadata."""
+def read_metadata(path: Path, key: str):
+    """JSON value stored under ``key`` in a safetensors file's metadata."""
     from safetensors import safe_open
 
     with safe_open(str(path), "pt") as f:
-        data = json.loads(f.metadata()[VAE_METADATA_KEY])
+        return json.loads(f.metadata()[key])
+
+
+def load_vae(path: Path) -> CausalVAE:
+    """The demo CausalVAE (float32, eval) with its config read from the file's metadata."""
+    data = read_metadata(path, VAE_METADATA_KEY)
     config = CausalVAEConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
     return load_causal_vae(str(path), config, dtype=torch.float32)
 

@@ -77,7 +77,10 @@ def vae_loss(vae: CausalVAE, x: torch.Tensor, kl_weight: float) -> tuple[torch.T
 
 def train_vae(args) -> None:
     rng = seed_all(args.seed)
-    vae = CausalVAE(rt.DEMO_VAE)
+    vae, history = CausalVAE(rt.DEMO_VAE), []
+    if args.init:  # continue from an earlier run (its training record is kept in the metadata)
+        vae = rt.load_vae(Path(args.init)).train()
+        history = rt.read_metadata(Path(args.init), "train")
     opt = torch.optim.AdamW(vae.parameters(), lr=args.lr, weight_decay=0.0)
     start = time.time()
     for step in range(1, args.steps + 1):
@@ -98,8 +101,9 @@ def train_vae(args) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     save_file({k: v.contiguous() for k, v in vae.state_dict().items()}, str(out),
               metadata={rt.VAE_METADATA_KEY: rt.vae_config_json(rt.DEMO_VAE),
-                        "train": json.dumps(dict(steps=args.steps, batch=args.batch, seed=args.seed,
-                                                 minutes=round((time.time() - start) / 60, 1)))})
+                        "train": json.dumps(history + [dict(steps=args.steps, batch=args.batch, seed=args.seed,
+                                                            lr=args.lr, clip_every=args.clip_every,
+                                                            minutes=round((time.time() - start) / 60, 1))])})
     log(f"wrote {out}")
 
 
@@ -238,6 +242,7 @@ def main(argv=None) -> None:
     sub.choices["vae"].add_argument("--batch", type=int, default=16)
     sub.choices["vae"].add_argument("--lr", type=float, default=2e-3)
     sub.choices["vae"].add_argument("--kl-weight", type=float, default=1e-4)
+    sub.choices["vae"].add_argument("--init", help="continue training this VAE file")
     sub.choices["vae"].add_argument("--clip-every", type=int, default=4, help="every Nth step trains on 5-frame clips")
     sub.choices["text"].add_argument("--tokenizer", default=str(Path(__file__).resolve().parents[1] /
                                                                 ".comfyui/comfy/text_encoders/t5_tokenizer"))

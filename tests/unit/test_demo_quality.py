@@ -54,10 +54,10 @@ def test_demo_t2i_loads_with_windows_and_proxies():
 
 def test_demo_t2i_generates_the_prompt():
     _require(rt.VAE_FILE, rt.T5_DIR, rt.dit_file("t2i"))
-    from scripts.demo_eval import t2i_generation
+    from scripts.demo_eval import generation
 
     torch.set_num_threads(1)
-    rates, images, labels = t2i_generation(rt.MODELS_DIR, samples=1, steps=20, cfg=4.0, seed=1234)
+    rates, images, labels = generation("t2i", rt.MODELS_DIR, samples=1, steps=20, cfg=4.0, seed=1234)
     print(f"T2I detector accuracy over {len(labels)} prompts: {rates}")
-    assert images.shape == (len(labels), 64, 64, 3)
+    assert images.shape == (len(labels), 1, 64, 64, 3)
     assert rates["all"] >= T2I_THRESHOLD, rates
