@@ -50,20 +50,22 @@ def _extent(mask: np.ndarray, axis: int) -> tuple[int, int] | None:
 
 
 def shape_kind(mask: np.ndarray) -> str:
-    """'triangle' / 'circle' / 'square' from an (H, W) mask of one shape.
+    """'triangle' / 'circle' / 'square' from an (H, W) mask of one shape, robust to soft edges.
 
-    A triangle's top fifth is far narrower than its widest row; otherwise the fill of the bounding
-    box separates circles (pi/4 = 0.79) from squares (1.0).
+    In its bounding box an upward triangle fills its top half to about 0.4 of its bottom half
+    (others: 1), and a square fills the four corner cells (a quarter of the side each) completely
+    where a circle fills about 0.3 of them.
     """
     rows, cols = _extent(mask, 1), _extent(mask, 0)
     if rows is None or cols is None:
         return "none"
     box = mask[rows[0]:rows[1] + 1, cols[0]:cols[1] + 1]
-    widths = box.sum(1)
-    top = widths[: max(1, len(widths) // 5)].mean()
-    if top < 0.3 * widths.max():
+    h, w = box.shape
+    if box[: h // 2].mean() < 0.72 * max(box[h // 2:].mean(), 1e-3):
         return "triangle"
-    return "square" if box.mean() > 0.89 else "circle"
+    q, r = max(1, h // 4), max(1, w // 4)
+    corners = np.mean([box[:q, :r].mean(), box[:q, -r:].mean(), box[-q:, :r].mean(), box[-q:, -r:].mean()])
+    return "square" if corners > 0.52 else "circle"
 
 
 def detect_t2i(image: np.ndarray) -> dict:

@@ -31,6 +31,17 @@ def test_demo_vae_is_the_released_architecture_scaled_down():
     assert vae.config.spatial_factor == 8 and vae.config.temporal_factor == 4
 
 
+def test_detector_reads_demo_vae_reconstructions():
+    """The VAE's ceiling: ground-truth images after an encode/decode round trip are still read right."""
+    _require(rt.VAE_FILE)
+    from scripts.demo_eval import t2i_reconstruction_rate
+
+    torch.set_num_threads(1)
+    rates = t2i_reconstruction_rate(rt.load_vae(rt.MODELS_DIR / rt.VAE_FILE), seed=1)
+    print(f"T2I detector accuracy on VAE reconstructions: {rates}")
+    assert rates["all"] >= 0.95, rates
+
+
 def test_demo_t5_passes_the_t5_loader_checks():
     _require(rt.T5_DIR)
     from safetensors.torch import load_file
