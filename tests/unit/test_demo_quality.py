@@ -14,6 +14,7 @@ from ptdit.vae_config import infer_config
 from scripts import demo_runtime as rt
 
 T2I_THRESHOLD = 0.80  # all four fields (colour, shape, background, position) right
+T2MV_THRESHOLD = 0.80  # colour and solid right and the same object in every view
 
 
 def _require(*names: str):
@@ -72,3 +73,15 @@ def test_demo_t2i_generates_the_prompt():
     print(f"T2I detector accuracy over {len(labels)} prompts: {rates}")
     assert images.shape == (len(labels), 1, 64, 64, 3)
     assert rates["all"] >= T2I_THRESHOLD, rates
+
+
+def test_demo_t2mv_generates_the_same_object_in_every_view():
+    _require(rt.VAE_FILE, rt.T5_DIR, rt.dit_file("t2mv"))
+    from scripts.demo_eval import generation
+
+    assert load_ptdit(str(rt.MODELS_DIR / rt.dit_file("t2mv"))).config.compress_ratios == (2, 2, 2)
+    torch.set_num_threads(1)
+    rates, views, labels = generation("t2mv", rt.MODELS_DIR, samples=2, steps=20, cfg=4.0, seed=1234)
+    print(f"T2MV detector accuracy over {len(labels)} samples: {rates}")
+    assert views.shape == (len(labels), 4, 64, 64, 3)
+    assert rates["all"] >= T2MV_THRESHOLD, rates
