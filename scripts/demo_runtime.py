@@ -1,0 +1,145 @@
+"""Loading, text encoding and sampling for the tiny demo models (shared by training and tests).
+
+Files in ``demo_models/``:
+
+* ``ptdit_demo_vae.safetensors`` — a tiny CausalVAE of the released architecture; metadata
+  ``vae_config`` = JSON of :class:`ptdit.vae_config.CausalVAEConfig` (the group count is not
+  visible in the weights).
+* ``ptdit_demo_t5/`` — a tiny T5 v1.1-style encoder in transformers layout (``config.json``,
+  ``model.safetensors``) with ComfyUI's T5 tokenizer files (``tokenizer.json``,
+  ``tokenizer_config.json``, ``special_tokens_map.json``).
+* ``ptdit_demo_<task>.safetensors`` — PT-DiT weights with metadata ``ptdit_config``.
+
+Latent convention as in the official pipeline: the DiT works on VAE latents x 0.18215.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from ptdit import PTDiT
+from ptdit.flow import euler_sample, guided_velocity, rflow_timesteps
+from ptdit.loader import load_ptdit
+from ptdit.vae import CausalVAE, split_moments
+from ptdit.vae_config import LATENT_SCALE, CausalVAEConfig
+from ptdit.vae_loading import load_causal_vae
+
+MODELS_DIR = Path(__file__).resolve().parents[1] / "demo_models"
+VAE_FILE = "ptdit_demo_vae.safetensors"
+T5_DIR = "ptdit_demo_t5"
+VAE_METADATA_KEY = "vae_config"
+
+DEMO_VAE = CausalVAEConfig(hidden_size=8, hidden_size_mult=(1, 2, 4, 4), num_res_blocks=1, norm_num_groups=4)
+
+
+def dit_file(task: str) -> str:
+    return f"ptdit_demo_{task}.safetensors"
+
+
+# ------------------------------------------------------------------------------------ pixels
+
+def to_pixels(batch: np.ndarray) -> torch.Tensor:
+    """(B, T, H, W, 3) float in [0, 1] -> VAE input (B, 3, T, H, W) in [-1, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(batch)).permute(0, 4, 1, 2, 3).float() * 2 - 1
+
+
+def from_pixels(x: torch.Tensor) -> np.ndarray:
+    """VAE output (B, 3, T, H, W) in about [-1, 1] -> (B, T, H, W, 3) float32 clipped to [0, 1]."""
+    return ((x.detach().float().permute(0, 2, 3, 4, 1).numpy() + 1) / 2).clip(0, 1)
+
+
+# ------------------------------------------------------------------------------------ VAE
+
+def vae_config_json(config: CausalVAEConfig) -> str:
+    return json.dumps({k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(config).items()})
+
+
+def read_metadata(path: Path, key: str):
+    """JSON value stored under ``key`` in a safetensors file's metadata."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), "pt") as f:
+        return json.loads(f.metadata()[key])
+
+
+def load_vae(path: Path) -> CausalVAE:
+    """The demo CausalVAE (float32, eval) with its config read from the file's metadata."""
+    data = read_metadata(path, VAE_METADATA_KEY)
+    config = CausalVAEConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+    return load_causal_vae(str(path), config, dtype=torch.float32)
+
+
+@torch.no_grad()
+def encode_latents(vae: CausalVAE, pixels: np.ndarray, batch: int = 32) -> torch.Tensor:
+    """(N, T, H, W, 3) in [0, 1] -> DiT latents: posterior mean x 0.18215, (N, 4, t, H/8, W/8)."""
+    out = []
+    for i in range(0, len(pixels), batch):
+        mean, _ = split_moments(vae.encode_moments(to_pixels(pixels[i:i + batch])))
+        out.append(mean * LATENT_SCALE)
+    return torch.cat(out)
+
+
+@torch.no_grad()
+def decode_latents(vae: CausalVAE, latents: torch.Tensor) -> np.ndarray:
+    """DiT latents (N, 4, t, h, w) -> (N, T, 8h, 8w, 3) in [0, 1]."""
+    return from_pixels(vae.decode_raw(latents / LATENT_SCALE))
+
+
+# ------------------------------------------------------------------------------------ text
+
+class TextEncoder:
+    """Tokenizer + T5 encoder of a transformers folder; prompts -> (states, mask).
+
+    Tokenisation follows the reference: prompt tokens + ``</s>``, padding masked (here padded to
+    the longest prompt of the call, which gives the same states because padding is masked).
+    """
+
+    def __init__(self, folder: Path):
+        from transformers import AutoTokenizer, T5EncoderModel
+
+        self.tokenizer = AutoTokenizer.from_pretrained(str(folder))  # as the node pack's T5 loader reads it
+        self.model = T5EncoderModel.from_pretrained(str(folder), torch_dtype=torch.float32).eval()
+
+    @property
+    def width(self) -> int:
+        return self.model.config.d_model
+
+    @torch.no_grad()
+    def __call__(self, prompts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """-> states (B, L, d_model) float32 and mask (B, L) int64 (1 = real token)."""
+        tokens = self.tokenizer(list(prompts), padding="longest", return_tensors="pt")
+        states = self.model(input_ids=tokens.input_ids, attention_mask=tokens.attention_mask).last_hidden_state
+        return states.float(), tokens.attention_mask
+
+
+def pad_context(states: torch.Tensor, mask: torch.Tensor, length: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pad (B, L, D) states / (B, L) mask with masked zeros to ``length`` tokens."""
+    extra = length - states.shape[1]
+    if extra < 0:
+        raise ValueError(f"cannot pad {states.shape[1]} tokens down to {length}")
+    return (torch.nn.functional.pad(states, (0, 0, 0, extra)), torch.nn.functional.pad(mask, (0, extra)))
+
+
+# ------------------------------------------------------------------------------------ sampling
+
+@torch.no_grad()
+def generate(dit: PTDiT, text: TextEncoder, prompts: Sequence[str], latent_shape: tuple[int, ...],
+             pixel_size: int, frames: int = 1, steps: int = 20, cfg: float = 4.0, seed: int = 0) -> torch.Tensor:
+    """Sample DiT latents with the official RFlow Euler schedule and CFG (empty negative prompt).
+
+    ``latent_shape`` = (C, h, w) for images or (C, t, h, w) for clips/views; returns
+    (B, *latent_shape). ``frames`` is the pixel frame count that enters the schedule's shift.
+    """
+    states, mask = text([*prompts, *[""] * len(prompts)])
+    noise = torch.randn((len(prompts), *latent_shape), generator=torch.Generator().manual_seed(seed))
+    timesteps = rflow_timesteps(steps, pixel_size, pixel_size, frames)
+    return euler_sample(lambda z, t: guided_velocity(dit, z, t, states, mask, cfg), noise, timesteps)
+
+
+def load_dit(path: Path) -> PTDiT:
+    return load_ptdit(str(path), dtype=torch.float32)

