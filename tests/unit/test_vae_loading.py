@@ -14,7 +14,7 @@ from ptdit.checkpoint import CheckpointError
 from ptdit.vae import CausalVAE, ReferenceCausalVAE
 from ptdit.vae_config import CausalVAEConfig, ReferenceTiling, configs_from_reference_kwargs, infer_config
 from ptdit.vae_loading import expected_shapes, load_causal_vae
-from vae_tiny import TINY, tiny_vae
+from vae_tiny import TINY, one_thread, tiny_vae  # noqa: F401 (autouse fixture)
 
 RELEASED_KEYS = reference_dir() / "vae" / "osp_v1_2_vae_keys.json"
 
