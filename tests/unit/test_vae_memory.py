@@ -8,7 +8,7 @@ from ptdit.vae_config import CausalVAEConfig
 from ptdit.vae_memory import (SAFETY_FACTOR, LiveTensorBytes, decode_bytes_per_pixel, encode_bytes_per_pixel,
                               peak_bytes)
 from ptdit.vae_tiling import ExactTiling, LowMemoryTiling
-from vae_tiny import TINY, one_thread, tiny_vae  # noqa: F401 (autouse fixture)
+from tests.unit.vae_tiny import TINY, one_thread, tiny_vae  # noqa: F401 (autouse fixture)
 
 TILINGS = [None, ExactTiling(tile=2), LowMemoryTiling(tile=2, halo=1, blend=1),
            LowMemoryTiling(tile=2, halo=1, blend=1, frames=1)]

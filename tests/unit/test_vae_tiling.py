@@ -9,7 +9,7 @@ from ptdit.vae_config import CausalVAEConfig, ReferenceTiling
 from ptdit.vae_memory import choose_tiling, peak_bytes
 from ptdit.vae_tiling import (ExactTiling, LowMemoryTiling, _axis_weights, frame_chunks, reference_chunks,
                               tile_ranges)
-from vae_tiny import TINY, one_thread, tiny_reference_vae, tiny_vae  # noqa: F401 (autouse fixture)
+from tests.unit.vae_tiny import TINY, one_thread, tiny_reference_vae, tiny_vae  # noqa: F401 (autouse fixture)
 
 
 def assert_matches(actual, expected, rel=2e-5):
