@@ -1,7 +1,7 @@
 """Open-Sora-Plan v1.2 CausalVAE (the VAE of Qihoo-T2X / PT-DiT) in plain PyTorch.
 
 :class:`CausalVAE` works on *raw* latents (what the decoder consumes, no 0.18215 scale) and picks
-untiled or low-seam tiled processing by memory. :class:`ReferenceCausalVAE` follows the official
+untiled or seamless tiled processing by memory. :class:`ReferenceCausalVAE` follows the official
 ``CausalVAE`` conventions instead: latents scaled by 0.18215 inside ``encode``/``decode`` and the
 official tiling. Pixels are (B, 3, T, H, W) in [-1, 1]; latents are (B, 4, t, H/8, W/8) with
 T = 1 + 4(t - 1).
@@ -261,8 +261,10 @@ class ReferenceCausalVAE(CausalVAE):
     """The official conventions: ``decode`` takes latents scaled by 0.18215; tiling as configured.
 
     Apart from not crashing where the reference does (tiling enabled on inputs below the tile
-    size runs untiled), results match the official ``CausalVAE`` bit for bit in float32 up to
-    convolution rounding. Frame counts and sizes are not checked beyond what the network needs.
+    size runs untiled; inputs under 8 px are edge-padded), results match the official
+    ``CausalVAE`` up to float rounding. Frame counts and sizes are accepted as the reference
+    accepts them. ``tiling="auto"`` means the configured reference tiling; ``memory_budget`` is
+    not used.
     """
 
     def __init__(self, config: CausalVAEConfig | None = None, tiling: ReferenceTiling | None = None,

@@ -80,10 +80,6 @@ class CausalVAEConfig:
         """Pixel frames per latent frame after the first one (4 for the released layout)."""
         return 2 ** self.encoder_spatial_downsample.count("Spatial2xTime2x3DDownsample")
 
-    @property
-    def latent_channels(self) -> int:
-        return self.embed_dim
-
     @classmethod
     def released(cls, norm_num_groups: int = 32) -> "CausalVAEConfig":
         """The released VAE: hidden 128, multipliers (1, 2, 4, 4), 239,189,991 parameters."""

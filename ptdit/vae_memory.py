@@ -26,7 +26,9 @@ class LiveTensorBytes(TorchDispatchMode):
     """Counts bytes of storages allocated by ops inside the mode and records the peak.
 
     Outputs that alias an input (views, in-place ops) are not new memory and are skipped;
-    storages are released from the count when they are freed.
+    storages are released from the count when they are freed. A convolution counts one extra
+    copy of its input while it runs: oneDNN on CPU reorders the input into its blocked layout
+    (measured: a 0.6 GiB Conv2d/Conv3d input raises the peak RSS by 0.6 GiB plus the output).
     """
 
     def __init__(self):
@@ -45,6 +47,8 @@ class LiveTensorBytes(TorchDispatchMode):
                 for tensor in tree_leaves(value):
                     if isinstance(tensor, torch.Tensor):
                         self._track(tensor.untyped_storage())
+        if func is torch.ops.aten.convolution.default:
+            self.peak = max(self.peak, self.current + args[0].nbytes)
         return out
 
     def _track(self, storage) -> None:

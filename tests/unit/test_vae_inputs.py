@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tests.unit.vae_tiny import tiny_reference_vae, tiny_vae
+from tests.unit.vae_tiny import one_thread, tiny_reference_vae, tiny_vae  # noqa: F401 (autouse fixture)
 
 
 @pytest.mark.parametrize("shape, message", [

@@ -14,7 +14,7 @@ from ptdit.checkpoint import CheckpointError
 from ptdit.vae import CausalVAE, ReferenceCausalVAE
 from ptdit.vae_config import CausalVAEConfig, ReferenceTiling, configs_from_reference_kwargs, infer_config
 from ptdit.vae_loading import expected_shapes, load_causal_vae
-from tests.unit.vae_tiny import TINY, tiny_vae
+from tests.unit.vae_tiny import TINY, one_thread, tiny_vae  # noqa: F401 (autouse fixture)
 
 RELEASED_KEYS = reference_dir() / "vae" / "osp_v1_2_vae_keys.json"
 
@@ -26,6 +26,7 @@ def released_keys():
     return json.loads(RELEASED_KEYS.read_text())
 
 
+@pytest.mark.reference
 def test_released_config_has_exactly_the_released_keys(released_keys):
     """Built on the meta device: checks 239M parameters without allocating them."""
     shapes = expected_shapes(CausalVAEConfig.released())
@@ -33,6 +34,7 @@ def test_released_config_has_exactly_the_released_keys(released_keys):
     assert sum(torch.Size(s).numel() for s in shapes.values()) == released_keys["total_params"] == 239_189_991
 
 
+@pytest.mark.reference
 def test_reference_kwargs_of_the_release_give_the_preset(released_keys):
     config, tiling = configs_from_reference_kwargs(released_keys["config"])
     assert config == CausalVAEConfig.released()

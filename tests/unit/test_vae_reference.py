@@ -17,6 +17,7 @@ from safetensors import safe_open
 from tests.reference_io import reference_files, require
 from ptdit import vae_from_reference_config
 from ptdit.vae_blocks import AttnBlock3D, ResnetBlock2D, ResnetBlock3D, fold_frames, unfold_frames
+from tests.unit.vae_tiny import one_thread  # noqa: F401 (autouse fixture)
 
 ATOL = RTOL = 1e-4
 DEBUG_RTOL = 5e-5
