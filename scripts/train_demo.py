@@ -191,7 +191,11 @@ def train_dit(args) -> None:
     log(f"dataset {tuple(latents.shape)}, latent std {latents.std().item():.3f}, {len(prompts)} prompts")
     states, mask = text(prompts + [""])
     null = len(prompts)
-    dit = PTDiT(dit_config(text.width, latents.shape[-1], 1 if latents.ndim == 4 else latents.shape[2]))
+    dit, history = PTDiT(dit_config(text.width, latents.shape[-1], 1 if latents.ndim == 4 else latents.shape[2])), []
+    if args.init:  # continue an earlier run; its training record is kept in the metadata
+        dit = rt.load_dit(Path(args.init)).train()
+        previous = rt.read_metadata(Path(args.init), "train")
+        history = previous if isinstance(previous, list) else [previous]
     log(f"PT-DiT {sum(p.numel() for p in dit.parameters())} parameters")
     opt = torch.optim.AdamW(dit.parameters(), lr=args.lr, weight_decay=0.0)
     ratio = shift_ratio(args.size, args.size, frames)
@@ -217,11 +221,11 @@ def train_dit(args) -> None:
         if step % 100 == 0 or progress >= 1:
             log(f"{args.command} step {step}/{args.steps} loss {loss.item():.4f} {time.time() - start:.0f}s")
     save_dit(dit, models / rt.dit_file(args.command),
-             dict(steps=step, batch=args.batch, seed=args.seed, per_label=args.per_label,
-                  minutes=round((time.time() - start) / 60, 1)))
+             history + [dict(steps=step, batch=args.batch, seed=args.seed, per_label=args.per_label, lr=args.lr,
+                             minutes=round((time.time() - start) / 60, 1))])
 
 
-def save_dit(dit: PTDiT, path: Path, train: dict) -> None:
+def save_dit(dit: PTDiT, path: Path, train: list[dict]) -> None:
     """fp16 weights + ``ptdit_config`` metadata (the file loads with ptdit.loader / the node pack)."""
     from safetensors.torch import save_file
 
@@ -253,6 +257,7 @@ def main(argv=None) -> None:
         sub.choices[name].add_argument("--lr", type=float, default=1e-3)
         sub.choices[name].add_argument("--per-label", type=int, default=8)
         sub.choices[name].add_argument("--cfg-dropout", type=float, default=0.1)
+        sub.choices[name].add_argument("--init", help="continue training this DiT file")
     args = parser.parse_args(argv)
     {"vae": train_vae, "text": make_text_encoder}.get(args.command, train_dit)(args)
 
