@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import folder_paths
 
@@ -10,13 +11,22 @@ from .model_loading import WEIGHT_DTYPES, load_ptdit_model
 
 PTDIT_FOLDER = "ptdit"
 MODEL_FOLDERS = (PTDIT_FOLDER, "diffusion_models")
+DEMO_MODELS = Path(__file__).resolve().parents[1] / "demo_models"
+DEMO_FOLDERS = (PTDIT_FOLDER, "text_encoders", "vae")  # demo_models/<folder>/ joins ComfyUI's models/<folder>
 
 
-def register_model_folder() -> None:
-    """Add ``models/ptdit`` beside ComfyUI's own model folders (idempotent)."""
+def register_model_folders() -> None:
+    """Add ``models/ptdit`` beside ComfyUI's own model folders, and the pack's tiny demo models
+    (``demo_models/ptdit``, ``/text_encoders``, ``/vae``) after the user's folders, so that the
+    ``ptdit_demo_*`` files appear in the loaders; ``PTDIT_DEMO_MODELS=0`` leaves them out. Idempotent."""
     if PTDIT_FOLDER not in folder_paths.folder_names_and_paths:
         folder_paths.folder_names_and_paths[PTDIT_FOLDER] = (
             [os.path.join(folder_paths.models_dir, PTDIT_FOLDER)], folder_paths.supported_pt_extensions)
+    if os.environ.get("PTDIT_DEMO_MODELS", "1") == "0":
+        return
+    for folder in DEMO_FOLDERS:
+        if (DEMO_MODELS / folder).is_dir():
+            folder_paths.add_model_folder_path(folder, str(DEMO_MODELS / folder))
 
 
 def model_files() -> list[str]:

@@ -33,8 +33,8 @@ def t2i_reconstruction_rate(vae, size: int = 64, seed: int = 0) -> dict[str, flo
 
 TASKS = {  # labels, prompt, detector, fields checked, pixel frames per sample
     "t2i": (data.t2i_labels, data.t2i_prompt, lambda x: detect.detect_t2i(x[0]), T2I_FIELDS, 1),
-    "t2v": (data.t2v_labels, data.t2v_prompt, detect.detect_t2v, ("colour", "direction"), 5),
-    "t2mv": (data.t2mv_labels, data.t2mv_prompt, detect.detect_t2mv, ("colour", "shape", "consistent"), 4),
+    "t2v": (data.t2v_labels, data.t2v_prompt, detect.detect_t2v, ("colour", "direction"), rt.T2V_FRAMES),
+    "t2mv": (data.t2mv_labels, data.t2mv_prompt, detect.detect_t2mv, ("colour", "shape", "consistent"), rt.T2MV_VIEWS),
 }
 
 

@@ -1,14 +1,14 @@
 """Loading, text encoding and sampling for the tiny demo models (shared by training and tests).
 
-Files in ``demo_models/``:
+Files in ``demo_models/``, laid out as ComfyUI model folders (the pack registers them):
 
-* ``ptdit_demo_vae.safetensors`` — a tiny CausalVAE of the released architecture; metadata
+* ``vae/ptdit_demo_vae.safetensors`` — a tiny CausalVAE of the released architecture; metadata
   ``vae_config`` = JSON of :class:`ptdit.vae_config.CausalVAEConfig` (the group count is not
   visible in the weights).
-* ``ptdit_demo_t5/`` — a tiny T5 v1.1-style encoder in transformers layout (``config.json``,
+* ``text_encoders/ptdit_demo_t5/`` — a tiny T5 v1.1-style encoder in transformers layout (``config.json``,
   ``model.safetensors``) with ComfyUI's T5 tokenizer files (``tokenizer.json``,
   ``tokenizer_config.json``, ``special_tokens_map.json``).
-* ``ptdit_demo_<task>.safetensors`` — PT-DiT weights with metadata ``ptdit_config``.
+* ``ptdit/ptdit_demo_<task>.safetensors`` — PT-DiT weights with metadata ``ptdit_config``.
 
 Latent convention as in the official pipeline: the DiT works on VAE latents x 0.18215.
 """
@@ -23,22 +23,36 @@ import numpy as np
 import torch
 
 from ptdit import PTDiT
-from ptdit.flow import euler_sample, guided_velocity, rflow_timesteps
+from ptdit.flow import euler_sample, guided_velocity, rflow_timesteps, shift_ratio
 from ptdit.loader import load_ptdit
 from ptdit.vae import CausalVAE, split_moments
 from ptdit.vae_config import LATENT_SCALE, CausalVAEConfig
 from ptdit.vae_loading import load_causal_vae
 
 MODELS_DIR = Path(__file__).resolve().parents[1] / "demo_models"
-VAE_FILE = "ptdit_demo_vae.safetensors"
-T5_DIR = "ptdit_demo_t5"
+VAE_NAME = "ptdit_demo_vae.safetensors"  # names as the ComfyUI loaders list them
+T5_NAME = "ptdit_demo_t5"
+VAE_FILE = f"vae/{VAE_NAME}"  # paths under MODELS_DIR
+T5_DIR = f"text_encoders/{T5_NAME}"
 VAE_METADATA_KEY = "vae_config"
 
+SIZE = 64  # pixels per side of the training data
+T2V_FRAMES = 5  # 1 + 4k pixel frames per T2V clip (2 latent frames)
+T2MV_VIEWS = 4  # orbit views per T2MV sample (one latent frame each)
 DEMO_VAE = CausalVAEConfig(hidden_size=8, hidden_size_mult=(1, 2, 4, 4), num_res_blocks=1, norm_num_groups=4)
 
 
-def dit_file(task: str) -> str:
+def official_shift(size: int, frames: int = 1) -> float:
+    """The official RFlow timestep shift at ``size`` px (the value ModelSamplingSD3 needs to match it)."""
+    return float(shift_ratio(size, size, frames))
+
+
+def dit_name(task: str) -> str:
     return f"ptdit_demo_{task}.safetensors"
+
+
+def dit_file(task: str) -> str:
+    return f"ptdit/{dit_name(task)}"
 
 
 # ------------------------------------------------------------------------------------ pixels

@@ -16,6 +16,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from scripts import demo_data  # noqa: E402
+from scripts import demo_runtime as demo  # noqa: E402
 from scripts.workflow_api import prompt_to_workflow  # noqa: E402
 
 TRANSFORMER = "qihoo_t2i_1.1b.safetensors"
@@ -26,16 +28,32 @@ PROMPT = ("a cozy wooden cabin in a snowy pine forest at dusk, warm light in the
 SAMPLING = {"seed": 42, "steps": 30, "cfg": 4.0, "sampler_name": "euler", "scheduler": "ptdit_rflow"}
 
 
-def _text(positive: str) -> dict:
+# The tiny demo models the pack registers from demo_models/ (64 px; see demo_models/README.md).
+DEMO_TEXT_ENCODER = demo.T5_NAME + "/"
+DEMO_VAE = demo.VAE_NAME
+DEMO_SAMPLING = {**SAMPLING, "steps": 20}
+DEMO_ZOOM = 4  # demo outputs are 64 px: saved enlarged (nearest neighbour) so they can be seen
+
+
+def _text(positive: str, transformer: str = TRANSFORMER, text_encoder: str = TEXT_ENCODER, vae: str = VAE) -> dict:
     return {
-        "1": {"class_type": "PTDiTT5Loader", "inputs": {"text_encoder": TEXT_ENCODER, "tokenizer": "auto",
+        "1": {"class_type": "PTDiTT5Loader", "inputs": {"text_encoder": text_encoder, "tokenizer": "auto",
                                                           "device": "default", "dtype": "default",
                                                           "offload_when_idle": True}},
         "2": {"class_type": "CLIPTextEncode", "inputs": {"clip": ["1", 0], "text": positive}},
         "3": {"class_type": "CLIPTextEncode", "inputs": {"clip": ["1", 0], "text": ""}},
-        "4": {"class_type": "PTDiTModelLoader", "inputs": {"model_name": TRANSFORMER, "weight_dtype": "default"}},
-        "5": {"class_type": "PTDiTVAELoader", "inputs": {"vae_name": VAE, "tiling": "auto"}},
+        "4": {"class_type": "PTDiTModelLoader", "inputs": {"model_name": transformer, "weight_dtype": "default"}},
+        "5": {"class_type": "PTDiTVAELoader", "inputs": {"vae_name": vae, "tiling": "auto"}},
     }
+
+
+def _demo_text(positive: str, task: str) -> dict:
+    return _text(positive, demo.dit_name(task), DEMO_TEXT_ENCODER, DEMO_VAE)
+
+
+def _zoom(images: list) -> dict:
+    return {"class_type": "ImageScaleBy", "inputs": {"image": images, "upscale_method": "nearest-exact",
+                                                      "scale_by": float(DEMO_ZOOM)}}
 
 
 def _ratio(model: list, mode: str, size: tuple[int, int, int], window=(1, 8, 8), proxy=None) -> dict:
@@ -46,10 +64,10 @@ def _ratio(model: list, mode: str, size: tuple[int, int, int], window=(1, 8, 8),
         "width": size[0], "height": size[1], "frames": size[2]}}
 
 
-def _t2i(model: list, width: int, height: int, seed: int = 42) -> dict:
+def _t2i(model: list, width: int, height: int, seed: int = 42, batch_size: int = 1, sampling: dict = SAMPLING) -> dict:
     return {"class_type": "PTDiTSamplerT2I", "inputs": {
         "model": model, "positive": ["2", 0], "negative": ["3", 0], "width": width, "height": height,
-        "batch_size": 1, **SAMPLING, "seed": seed}}
+        "batch_size": batch_size, **sampling, "seed": seed}}
 
 
 def t2i_1024() -> dict:
@@ -136,10 +154,115 @@ def stock_ksampler() -> dict:
     return prompt
 
 
+# ------------------------------------------------------------------------------ demo versions
+
+# What the demo workflows ask for (their prompts follow the training data's wording; the host
+# tests read the outputs back with the synthetic-data detectors and compare with these labels).
+DEMO_T2I_LABEL = dict(colour="red", shape="circle", background="blue", position="top left")
+DEMO_RATIO4_LABEL = dict(colour="green", shape="triangle", background="yellow", position="bottom right")
+DEMO_T2V_LABEL = dict(colour="yellow", shape="square", background="blue", direction="right")
+DEMO_T2MV_LABEL = dict(colour="green", shape="pyramid")
+DEMO_T2I_PROMPT = demo_data.t2i_prompt(DEMO_T2I_LABEL)
+DEMO_BATCH = 4  # images per demo T2I prompt, saved as one row
+
+
+def demo_t2i() -> dict:
+    """The demo's main job: four 64 px samples of one prompt, one PNG (enlarged 4x)."""
+    return {**_demo_text(DEMO_T2I_PROMPT, "t2i"),
+            "6": {"class_type": "PTDiTWindowAttention", "inputs": {"model": ["4", 0], "window_attention": True,
+                                                                   "shift_window": "checkpoint"}},
+            "7": _ratio(["6", 0], "checkpoint", (64, 64, 1), window=(1, 2, 2)),
+            "8": _t2i(["7", 0], 64, 64, batch_size=DEMO_BATCH, sampling=DEMO_SAMPLING),
+            "9": {"class_type": "VAEDecode", "inputs": {"samples": ["8", 0], "vae": ["5", 0]}},
+            "10": {"class_type": "PTDiTImageGrid", "inputs": {"images": ["9", 0], "columns": DEMO_BATCH}},
+            "11": _zoom(["10", 0]),
+            "12": {"class_type": "SaveImage", "inputs": {"images": ["11", 0], "filename_prefix": "ptdit_demo_t2i"}}}
+
+
+def demo_t2i_ratio4() -> dict:
+    """Twice the training size with twice the window (the demo analogue of 2048 px at ratio 16)."""
+    return {**_demo_text(demo_data.t2i_prompt(DEMO_RATIO4_LABEL), "t2i"),
+            "6": _ratio(["4", 0], "manual", (128, 128, 1), window=(1, 4, 4)),
+            "7": _t2i(["6", 0], 128, 128, sampling=DEMO_SAMPLING),
+            "8": {"class_type": "VAEDecode", "inputs": {"samples": ["7", 0], "vae": ["5", 0]}},
+            "9": _zoom(["8", 0]),
+            "10": {"class_type": "SaveImage", "inputs": {"images": ["9", 0], "filename_prefix": "ptdit_demo_t2i_ratio4"}}}
+
+
+def demo_t2v() -> dict:
+    frames = demo.T2V_FRAMES
+    return {**_demo_text(demo_data.t2v_prompt(DEMO_T2V_LABEL), "t2v"),
+            "6": _ratio(["4", 0], "checkpoint", (64, 64, frames), window=(2, 2, 2)),
+            "7": {"class_type": "PTDiTSamplerT2V", "inputs": {
+                "model": ["6", 0], "positive": ["2", 0], "negative": ["3", 0], "width": 64, "height": 64,
+                "frames": frames, "fps": 4.0, "batch_size": 1, **DEMO_SAMPLING}},
+            "8": {"class_type": "VAEDecode", "inputs": {"samples": ["7", 0], "vae": ["5", 0]}},
+            "9": _zoom(["8", 0]),
+            "10": {"class_type": "SaveAnimatedWEBP", "inputs": {
+                "images": ["9", 0], "filename_prefix": "ptdit_demo_t2v", "fps": ["7", 1], "lossless": True,
+                "quality": 100, "method": "default"}},
+            "11": {"class_type": "PTDiTImageGrid", "inputs": {"images": ["9", 0], "columns": frames}},
+            "12": {"class_type": "SaveImage", "inputs": {"images": ["11", 0], "filename_prefix": "ptdit_demo_t2v_frames"}}}
+
+
+def demo_t2mv() -> dict:
+    views = demo.T2MV_VIEWS
+    return {**_demo_text(demo_data.t2mv_prompt(DEMO_T2MV_LABEL), "t2mv"),
+            "6": {"class_type": "PTDiTSamplerT2MV", "inputs": {
+                "model": ["4", 0], "positive": ["2", 0], "negative": ["3", 0], "width": 64, "height": 64,
+                "views": views, "batch_size": 1, **DEMO_SAMPLING}},
+            "7": {"class_type": "VAEDecode", "inputs": {"samples": ["6", 1], "vae": ["5", 0]}},
+            "8": {"class_type": "PTDiTImageGrid", "inputs": {"images": ["7", 0], "columns": views}},
+            "9": _zoom(["8", 0]),
+            "10": {"class_type": "SaveImage", "inputs": {"images": ["9", 0], "filename_prefix": "ptdit_demo_t2mv"}}}
+
+
+def demo_ratio_sweep() -> dict:
+    """Same prompt and seed at 64 px with windows 1, 2 (training) and 4 (one window), side by side."""
+    prompt = _demo_text(DEMO_T2I_PROMPT, "t2i")
+    decoded = []
+    for i, side in enumerate((1, 2, 4)):
+        ratio, sampler, decode = (str(6 + 3 * i + k) for k in range(3))
+        prompt[ratio] = _ratio(["4", 0], "manual", (64, 64, 1), window=(1, side, side))
+        prompt[sampler] = _t2i([ratio, 0], 64, 64, sampling=DEMO_SAMPLING)
+        prompt[decode] = {"class_type": "VAEDecode", "inputs": {"samples": [sampler, 0], "vae": ["5", 0]}}
+        decoded.append([decode, 0])
+    prompt["15"] = {"class_type": "ImageBatch", "inputs": {"image1": decoded[0], "image2": decoded[1]}}
+    prompt["16"] = {"class_type": "ImageBatch", "inputs": {"image1": ["15", 0], "image2": decoded[2]}}
+    prompt["17"] = {"class_type": "PTDiTImageGrid", "inputs": {"images": ["16", 0], "columns": 3}}
+    prompt["18"] = _zoom(["17", 0])
+    prompt["19"] = {"class_type": "SaveImage", "inputs": {"images": ["18", 0], "filename_prefix": "ptdit_demo_ratio_sweep"}}
+    return prompt
+
+
+def demo_stock_ksampler() -> dict:
+    """The stock path with the demo T2I model: pack latent, ModelSamplingSD3 with the official shift for
+    64 px, stock KSampler on the 'simple' schedule, text through the reference text rules."""
+    prompt = _demo_text(DEMO_T2I_PROMPT, "t2i")
+    prompt["2"]["inputs"]["clip"] = ["6", 0]
+    prompt["3"]["inputs"]["clip"] = ["6", 0]
+    prompt["6"] = {"class_type": "PTDiTT5TextRules", "inputs": {"clip": ["1", 0]}}
+    prompt["7"] = {"class_type": "ModelSamplingSD3", "inputs": {"model": ["4", 0], "shift": demo.official_shift(64)}}
+    prompt["8"] = {"class_type": "PTDiTEmptyImageLatent", "inputs": {"resolution": "custom", "width": 64, "height": 64,
+                                                                    "batch_size": DEMO_BATCH}}
+    prompt["9"] = {"class_type": "KSampler", "inputs": {
+        "model": ["7", 0], "positive": ["2", 0], "negative": ["3", 0], "latent_image": ["8", 0],
+        "seed": 42, "steps": 20, "cfg": 4.0, "sampler_name": "euler", "scheduler": "simple", "denoise": 1.0}}
+    prompt["10"] = {"class_type": "VAEDecode", "inputs": {"samples": ["9", 0], "vae": ["5", 0]}}
+    prompt["11"] = {"class_type": "PTDiTImageGrid", "inputs": {"images": ["10", 0], "columns": DEMO_BATCH}}
+    prompt["12"] = _zoom(["11", 0])
+    prompt["13"] = {"class_type": "SaveImage", "inputs": {"images": ["12", 0], "filename_prefix": "ptdit_demo_ksampler"}}
+    return prompt
+
+
 WORKFLOWS = {
     "ptdit_t2i_1024": t2i_1024, "ptdit_t2i_2048_ratio16": t2i_2048_ratio16, "ptdit_t2v": t2v,
     "ptdit_t2mv": t2mv, "ptdit_ratio_sweep": ratio_sweep, "ptdit_stock_ksampler": stock_ksampler,
+    "ptdit_demo_t2i": demo_t2i, "ptdit_demo_t2i_ratio4": demo_t2i_ratio4, "ptdit_demo_t2v": demo_t2v,
+    "ptdit_demo_t2mv": demo_t2mv, "ptdit_demo_ratio_sweep": demo_ratio_sweep,
+    "ptdit_demo_stock_ksampler": demo_stock_ksampler,
 }
+DEMO_WORKFLOWS = tuple(name for name in WORKFLOWS if name.startswith("ptdit_demo_"))
 
 
 def write_all(object_info: dict, folder: Path = REPO / "workflows") -> list[Path]:

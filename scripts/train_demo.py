@@ -31,8 +31,6 @@ from scripts import demo_runtime as rt
 # scale expects, so DiT latents (raw x 0.18215) come out near unit variance.
 PRIOR_STD = 1.0 / LATENT_SCALE
 DIT_TASKS = ("t2i", "t2v", "t2mv")
-T2V_FRAMES = 5
-T2MV_VIEWS = 4
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
 
 
@@ -53,7 +51,7 @@ def seed_all(seed: int) -> np.random.Generator:
 def vae_batch(rng: np.random.Generator, batch: int, size: int, clip: bool) -> np.ndarray:
     """(B, T, H, W, 3) pixels: 5-frame T2V clips when ``clip``, else single frames (3/4 T2I, 1/4 T2MV views)."""
     if clip:
-        return np.stack([data.sample_t2v(rng, size, 5)[0] for _ in range(batch)])
+        return np.stack([data.sample_t2v(rng, size, rt.T2V_FRAMES)[0] for _ in range(batch)])
     frames = []
     for _ in range(batch):
         if rng.random() < 0.75:
@@ -151,9 +149,9 @@ def task_dataset(task: str, vae: CausalVAE, rng: np.random.Generator, per_label:
             if task == "t2i":
                 pixels.append(data.render_t2i(label, size, tuple(rng.uniform(-0.05, 0.05, 2)))[None])
             elif task == "t2v":
-                pixels.append(data.render_t2v(label, size, T2V_FRAMES, tuple(0.5 + rng.uniform(-0.06, 0.06, 2))))
+                pixels.append(data.render_t2v(label, size, rt.T2V_FRAMES, tuple(0.5 + rng.uniform(-0.06, 0.06, 2))))
             else:
-                pixels.append(data.render_t2mv(label, size, T2MV_VIEWS, rng.uniform(0, np.pi / 2)))
+                pixels.append(data.render_t2mv(label, size, rt.T2MV_VIEWS, rng.uniform(0, np.pi / 2)))
             index.append(i)
     pixels = np.stack(pixels)
     prompt = {"t2i": data.t2i_prompt, "t2v": data.t2v_prompt, "t2mv": data.t2mv_prompt}[task]
@@ -161,7 +159,7 @@ def task_dataset(task: str, vae: CausalVAE, rng: np.random.Generator, per_label:
     if task == "t2i":
         return rt.encode_latents(vae, pixels)[:, :, 0], torch.tensor(index), prompts, 1
     if task == "t2v":
-        return rt.encode_latents(vae, pixels), torch.tensor(index), prompts, T2V_FRAMES
+        return rt.encode_latents(vae, pixels), torch.tensor(index), prompts, rt.T2V_FRAMES
     n, v = pixels.shape[:2]
     views = rt.encode_latents(vae, pixels.reshape(n * v, 1, *pixels.shape[2:]))
     return views[:, :, 0].reshape(n, v, *views.shape[1:2], *views.shape[3:]).transpose(1, 2), \
@@ -229,6 +227,7 @@ def save_dit(dit: PTDiT, path: Path, train: list[dict]) -> None:
     """fp16 weights + ``ptdit_config`` metadata (the file loads with ptdit.loader / the node pack)."""
     from safetensors.torch import save_file
 
+    path.parent.mkdir(parents=True, exist_ok=True)
     save_file({k: v.half().contiguous() for k, v in dit.state_dict().items()}, str(path),
               metadata={METADATA_KEY: json.dumps(dit.config.to_dict()), "train": json.dumps(train)})
     log(f"wrote {path}")

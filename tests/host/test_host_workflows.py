@@ -1,8 +1,9 @@
 """The shipped example workflows: current with the nodes, covering every node, and runnable.
 
-Each file in ``workflows/`` is converted to an API prompt with the server's own node definitions
-and executed on the real host, with tiny random stand-ins saved under the real file names (the
-released weights are gigabytes; the stand-ins have the same formats and architectures, scaled down).
+Each real-model file in ``workflows/`` is converted to an API prompt with the server's own node
+definitions and executed on the real host, with tiny random stand-ins saved under the real file
+names (the released weights are gigabytes; the stand-ins have the same formats and architectures,
+scaled down). The demo workflows run with the shipped demo models in ``test_host_demo.py``.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ pytestmark = pytest.mark.host
 
 REPO = Path(__file__).resolve().parents[2]
 WORKFLOWS = sorted((REPO / "workflows").glob("*.json"))
+REAL_MODEL_WORKFLOWS = [p for p in WORKFLOWS if p.stem not in make_workflows.DEMO_WORKFLOWS]
 
 
 def _pack_nodes() -> set:
@@ -54,7 +56,13 @@ def test_every_node_of_the_pack_is_used_by_a_workflow():
     assert _pack_nodes() - used == set()
 
 
-@pytest.mark.parametrize("path", WORKFLOWS, ids=[p.stem for p in WORKFLOWS])
+def test_every_workflow_has_a_demo_version():
+    demos = {name.removeprefix("ptdit_demo_") for name in make_workflows.DEMO_WORKFLOWS}
+    real = {p.stem.removeprefix("ptdit_") for p in REAL_MODEL_WORKFLOWS}
+    assert len(demos) == len(real) and {"t2i", "t2v", "t2mv", "ratio_sweep", "stock_ksampler"} <= demos & real
+
+
+@pytest.mark.parametrize("path", REAL_MODEL_WORKFLOWS, ids=[p.stem for p in REAL_MODEL_WORKFLOWS])
 def test_workflow_runs_on_the_host(comfy_host, stand_ins, path):
     prompt = workflow_to_prompt(json.loads(path.read_text()), comfy_host.object_info())
     result = comfy_host.run(prompt, timeout=900)

@@ -1,0 +1,103 @@
+"""The demo workflows run on the real host with the tiny demo models the pack registers, and their
+outputs show what the prompts ask for (read back with the synthetic-data detectors).
+
+Each workflow saves its 64 px samples enlarged ``DEMO_ZOOM`` times (nearest neighbour) in a grid;
+the test shrinks the PNG back and cuts it into the samples. Per-sample accuracy of the demo T2I
+model is about 0.8 (demo_models/README.md), so a batch of four is required to have at least two
+samples right in every field (chance: 1/144 per sample); single samples (T2V, T2MV, ratio 4) are
+required to be right. Not timed.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from scripts import demo_detect as detect
+from scripts import demo_runtime as demo
+from scripts import make_workflows as mw
+from scripts.workflow_api import workflow_to_prompt
+
+pytestmark = pytest.mark.host
+
+WORKFLOWS = Path(__file__).resolve().parents[2] / "workflows"
+T2I_FIELDS = ("colour", "shape", "background", "position")
+
+
+def run_demo(comfy_host, name: str):
+    """Run ``workflows/<name>.json``; returns the host result."""
+    prompt = workflow_to_prompt(json.loads((WORKFLOWS / f"{name}.json").read_text()), comfy_host.object_info())
+    return comfy_host.run(prompt, timeout=600)
+
+
+def samples(path: Path, columns: int, size: int = demo.SIZE) -> np.ndarray:
+    """(N, size, size, 3) float samples in [0, 1] from a saved, enlarged grid PNG."""
+    image = np.asarray(Image.open(path).convert("RGB"), np.float32) / 255
+    zoom = mw.DEMO_ZOOM
+    assert image.shape[1] == columns * size * zoom and image.shape[0] % (size * zoom) == 0, image.shape
+    small = image[zoom // 2::zoom, zoom // 2::zoom]  # nearest-neighbour enlargement: any pixel of a block
+    rows = small.shape[0] // size
+    return small.reshape(rows, size, columns, size, 3).transpose(0, 2, 1, 3, 4).reshape(-1, size, size, 3)
+
+
+def only_file(comfy_host, result, kind: str = "images") -> Path:
+    files = comfy_host.output_files(result, kind=kind)
+    assert len(files) == 1 and files[0].is_file(), result.describe()
+    return files[0]
+
+
+def test_demo_models_are_listed_by_the_loaders(comfy_host):
+    info = comfy_host.object_info()
+
+    def options(node: str, name: str) -> list:
+        spec = info[node]["input"]["required"][name]
+        return spec[1]["options"] if spec[0] == "COMBO" else spec[0]
+
+    assert {demo.dit_name(task) for task in ("t2i", "t2v", "t2mv")} <= set(options("PTDiTModelLoader", "model_name"))
+    assert mw.DEMO_TEXT_ENCODER in options("PTDiTT5Loader", "text_encoder")
+    assert mw.DEMO_VAE in options("PTDiTVAELoader", "vae_name")
+
+
+@pytest.mark.parametrize("name", ["ptdit_demo_t2i", "ptdit_demo_stock_ksampler"])
+def test_demo_t2i_draws_the_prompt(comfy_host, name):
+    """The pack's sampler and the stock KSampler (with the official shift) both draw the asked shape."""
+    images = samples(only_file(comfy_host, run_demo(comfy_host, name)), columns=mw.DEMO_BATCH)
+    assert len(images) == mw.DEMO_BATCH
+    found = [detect.detect_t2i(image) for image in images]
+    right = sum(all(f[k] == mw.DEMO_T2I_LABEL[k] for k in T2I_FIELDS) for f in found)
+    assert right >= 2, f"asked for {mw.DEMO_T2I_LABEL}, read {found}"
+
+
+def test_demo_ratio_sweep_keeps_the_content_at_the_training_ratio(comfy_host):
+    images = samples(only_file(comfy_host, run_demo(comfy_host, "ptdit_demo_ratio_sweep")), columns=3)
+    assert len(images) == 3 and not np.allclose(images[0], images[2])  # the ratio changes the output
+    found = detect.detect_t2i(images[1])  # window 2, as trained
+    assert {k: found[k] for k in T2I_FIELDS} == mw.DEMO_T2I_LABEL, found
+
+
+def test_demo_t2i_at_twice_the_size_with_twice_the_window(comfy_host):
+    path = only_file(comfy_host, run_demo(comfy_host, "ptdit_demo_t2i_ratio4"))
+    (image,) = samples(path, columns=1, size=2 * demo.SIZE)
+    found = detect.detect_t2i(image)
+    assert {k: found[k] for k in ("colour", "background")} == \
+        {k: mw.DEMO_RATIO4_LABEL[k] for k in ("colour", "background")}, found
+
+
+def test_demo_t2v_moves_the_shape_as_asked(comfy_host):
+    result = run_demo(comfy_host, "ptdit_demo_t2v")
+    files = {f.suffix: f for f in comfy_host.output_files(result)}
+    assert sorted(files) == [".png", ".webp"], result.describe()
+    assert Image.open(files[".webp"]).n_frames == demo.T2V_FRAMES
+    clip = samples(files[".png"], columns=demo.T2V_FRAMES)
+    found = detect.detect_t2v(clip)
+    assert found == {k: mw.DEMO_T2V_LABEL[k] for k in ("colour", "direction")}, found
+
+
+def test_demo_t2mv_shows_one_object_from_every_view(comfy_host):
+    views = samples(only_file(comfy_host, run_demo(comfy_host, "ptdit_demo_t2mv")), columns=demo.T2MV_VIEWS)
+    assert len(views) == demo.T2MV_VIEWS
+    found = detect.detect_t2mv(views)
+    assert found == {**mw.DEMO_T2MV_LABEL, "consistent": True}, found
