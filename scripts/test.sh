@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run the whole test suite on a fresh machine: creates .venv, installs what the tests need
-# (torch, the pack's requirements, a real ComfyUI host), then runs pytest.
+# (scripts/setup_venv.sh: torch, the pack's requirements, a real ComfyUI host; plus the test
+# requirements), then runs pytest.
 #   PTDIT_VENV            virtual environment to use/create   (default: <repo>/.venv)
 #   PTDIT_REFERENCE_DIR   golden fixtures of the official code (default: <repo>/../shared/reference)
 #   COMFYUI_PATH          an existing ComfyUI checkout to test against instead of the bundled one
@@ -13,12 +14,8 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="${PTDIT_VENV:-$repo/.venv}"
 export PTDIT_REFERENCE_DIR="${PTDIT_REFERENCE_DIR:-$repo/../shared/reference}"
 
-if [ ! -x "$venv/bin/python" ]; then
-  python3 -m venv "$venv"
-fi
+PTDIT_VENV="$venv" bash "$repo/scripts/setup_venv.sh" "$repo/tests/requirements.txt"
 py="$venv/bin/python"
-"$py" -m pip install -q --disable-pip-version-check torch==2.14.1 torchvision==0.29.1
-"$py" -m pip install -q --disable-pip-version-check -r "$repo/requirements.txt" -r "$repo/tests/requirements.txt"
 need=()
 [ -x "${PTDIT_CHROMIUM:-/usr/bin/chromium}" ] || need+=(chromium fonts-liberation)
 command -v node >/dev/null 2>&1 || need+=(nodejs)
@@ -31,9 +28,6 @@ if [ ${#need[@]} -gt 0 ]; then
     echo "[test.sh] WARNING: ${need[*]} missing and not installable here (needs root + apt-get):" \
          "the browser / widget-maths tests will skip (and fail under CI)" >&2
   fi
-fi
-if [ -f "$repo/scripts/setup_comfyui.sh" ]; then
-  PTDIT_VENV="$venv" bash "$repo/scripts/setup_comfyui.sh"
 fi
 
 cd "$repo"
