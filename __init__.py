@@ -1,6 +1,7 @@
 """ComfyUI entry point of the PT-DiT node pack."""
 from .nodes.latents import PTDiTEmptyImageLatent, PTDiTEmptyMultiViewLatent, PTDiTEmptyVideoLatent
-from .nodes.loaders import PTDiTModelLoader, register_model_folders
+from .nodes.loaders import PTDiTModelLoader
+from .nodes.model_folders import register_model_folders
 from .nodes.patches import PTDiTProxyRatio, PTDiTWindowAttention
 from .nodes.samplers import PTDiTImageGrid, PTDiTSamplerT2I, PTDiTSamplerT2MV, PTDiTSamplerT2V
 from .nodes.text_encoders import PTDiTT5Loader, PTDiTT5TextRules

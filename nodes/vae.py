@@ -17,7 +17,6 @@ import comfy.model_management as mm
 import comfy.model_patcher
 import comfy.ops
 import comfy.sd
-import folder_paths
 
 from ..ptdit.checkpoint import CheckpointError
 from ..ptdit.vae import CausalVAE
@@ -25,6 +24,7 @@ from ..ptdit.vae_loading import load_causal_vae
 from ..ptdit.vae_memory import decode_bytes_per_pixel, encode_bytes_per_pixel
 from .api import io
 from .comfy_model import VAE_SPATIAL, VAE_TEMPORAL, PTDiTLatentFormat
+from .model_folders import find_file, list_files
 
 TILING_MODES = {"auto": "auto", "untiled": None}
 
@@ -139,6 +139,9 @@ def load_ptdit_vae(path: str, tiling: str = "auto") -> PTDiTVAE:
     return PTDiTVAE(vae, TILING_MODES[tiling])
 
 
+VAE_FOLDERS = ("vae",)
+
+
 class PTDiTVAELoader(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
@@ -147,7 +150,7 @@ class PTDiTVAELoader(io.ComfyNode):
             description="Loads the Open-Sora-Plan v1.2 CausalVAE (4 channels, 4x temporal, 8x spatial) for "
                         "the stock VAE Decode / Encode nodes.",
             inputs=[
-                io.Combo.Input("vae_name", options=folder_paths.get_filename_list("vae"),
+                io.Combo.Input("vae_name", options=list_files(VAE_FOLDERS),
                                tooltip="CausalVAE checkpoint in models/vae (.safetensors or weights-only .pt/.ckpt)."),
                 io.Combo.Input("tiling", options=list(TILING_MODES), default="auto",
                                tooltip="auto: untiled when it fits in free memory, else seam-free tiling; "
@@ -158,7 +161,4 @@ class PTDiTVAELoader(io.ComfyNode):
 
     @classmethod
     def execute(cls, vae_name: str, tiling: str) -> io.NodeOutput:
-        path = folder_paths.get_full_path("vae", vae_name)
-        if path is None:
-            raise ValueError(f"VAE file {vae_name!r} was not found in models/vae")
-        return io.NodeOutput(load_ptdit_vae(path, tiling))
+        return io.NodeOutput(load_ptdit_vae(find_file(vae_name, VAE_FOLDERS, "VAE file"), tiling))
