@@ -6,8 +6,7 @@ Files in ``demo_models/``, laid out as ComfyUI model folders (the pack registers
   ``vae_config`` = JSON of :class:`ptdit.vae_config.CausalVAEConfig` (the group count is not
   visible in the weights).
 * ``text_encoders/ptdit_demo_t5/`` — a tiny T5 v1.1-style encoder in transformers layout (``config.json``,
-  ``model.safetensors``) with ComfyUI's T5 tokenizer files (``tokenizer.json``,
-  ``tokenizer_config.json``, ``special_tokens_map.json``).
+  ``model.safetensors``); its tokenizer is ComfyUI's bundled T5 tokenizer (see :func:`tokenizer_folder`).
 * ``ptdit/ptdit_demo_<task>.safetensors`` — PT-DiT weights with metadata ``ptdit_config``.
 
 Latent convention as in the official pipeline: the DiT works on VAE latents x 0.18215.
@@ -36,6 +35,7 @@ VAE_FILE = f"vae/{VAE_NAME}"  # paths under MODELS_DIR
 T5_DIR = f"text_encoders/{T5_NAME}"
 VAE_METADATA_KEY = "vae_config"
 
+COMFY_T5_TOKENIZER = "comfy/text_encoders/t5_tokenizer"  # inside a ComfyUI checkout
 SIZE = 64  # pixels per side of the training data
 T2V_FRAMES = 5  # 1 + 4k pixel frames per T2V clip (2 latent frames)
 T2MV_VIEWS = 4  # orbit views per T2MV sample (one latent frame each)
@@ -106,6 +106,22 @@ def decode_latents(vae: CausalVAE, latents: torch.Tensor) -> np.ndarray:
 
 # ------------------------------------------------------------------------------------ text
 
+def tokenizer_folder(encoder_folder: Path) -> Path:
+    """Where the demo encoder's tokenizer is, as the node pack's T5 loader finds it with ``auto``: the
+    encoder folder if it holds a ``tokenizer.json``, else ComfyUI's bundled T5 tokenizer (the demo
+    folder ships none; it uses that one rather than a 2.4 MB copy)."""
+    if (encoder_folder / "tokenizer.json").is_file():
+        return encoder_folder
+    from scripts.comfy_host import find_comfyui_dir
+
+    comfy = find_comfyui_dir()
+    bundled = comfy / COMFY_T5_TOKENIZER if comfy else None
+    if bundled is None or not (bundled / "tokenizer.json").is_file():
+        raise FileNotFoundError(f"{encoder_folder} has no tokenizer and no ComfyUI with its T5 tokenizer was found "
+                                "(run scripts/setup_comfyui.sh or set COMFYUI_PATH)")
+    return bundled
+
+
 class TextEncoder:
     """Tokenizer + T5 encoder of a transformers folder; prompts -> (states, mask).
 
@@ -116,7 +132,7 @@ class TextEncoder:
     def __init__(self, folder: Path):
         from transformers import AutoTokenizer, T5EncoderModel
 
-        self.tokenizer = AutoTokenizer.from_pretrained(str(folder))  # as the node pack's T5 loader reads it
+        self.tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_folder(folder)))
         self.model = T5EncoderModel.from_pretrained(str(folder), torch_dtype=torch.float32).eval()
 
     @property

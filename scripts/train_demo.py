@@ -1,7 +1,7 @@
 """Train the tiny PT-DiT demo models on procedurally generated data (seeded, CPU).
 
     python -m scripts.train_demo vae  [--steps N]        # tiny CausalVAE (real architecture)
-    python -m scripts.train_demo text --tokenizer DIR    # tiny random T5 encoder folder (not trained)
+    python -m scripts.train_demo text                    # tiny random T5 encoder folder (not trained)
     python -m scripts.train_demo t2i  [--steps N] [--minutes M]   # PT-DiT on frozen VAE latents + T5 states
     python -m scripts.train_demo t2v|t2mv ...                      # the same for 5-frame clips / 4 orbit views
 
@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import shutil
 import time
 from pathlib import Path
 
@@ -31,7 +30,6 @@ from scripts import demo_runtime as rt
 # scale expects, so DiT latents (raw x 0.18215) come out near unit variance.
 PRIOR_STD = 1.0 / LATENT_SCALE
 DIT_TASKS = ("t2i", "t2v", "t2mv")
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
 
 
 def log(msg: str) -> None:
@@ -97,7 +95,7 @@ def train_vae(args) -> None:
 
     out = Path(args.out) / rt.VAE_FILE
     out.parent.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.contiguous() for k, v in vae.state_dict().items()}, str(out),
+    save_file({k: v.half().contiguous() for k, v in vae.state_dict().items()}, str(out),
               metadata={rt.VAE_METADATA_KEY: rt.vae_config_json(rt.DEMO_VAE),
                         "train": json.dumps(history + [dict(steps=args.steps, batch=args.batch, seed=args.seed,
                                                             lr=args.lr, clip_every=args.clip_every,
@@ -124,12 +122,6 @@ def make_text_encoder(args) -> None:
     out = Path(args.out) / rt.T5_DIR
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(out), safe_serialization=True)
-    for name in TOKENIZER_FILES:
-        source = Path(args.tokenizer) / name
-        if not source.is_file():
-            raise SystemExit(f"no {name} in {args.tokenizer} (ComfyUI ships its T5 tokenizer under "
-                             "comfy/text_encoders/t5_tokenizer; run scripts/setup_comfyui.sh)")
-        shutil.copy(source, out / name)
     log(f"wrote {out}: {sum(p.numel() for p in model.parameters())} parameters")
 
 
@@ -247,8 +239,6 @@ def main(argv=None) -> None:
     sub.choices["vae"].add_argument("--kl-weight", type=float, default=1e-4)
     sub.choices["vae"].add_argument("--init", help="continue training this VAE file")
     sub.choices["vae"].add_argument("--clip-every", type=int, default=4, help="every Nth step trains on 5-frame clips")
-    sub.choices["text"].add_argument("--tokenizer", default=str(Path(__file__).resolve().parents[1] /
-                                                                ".comfyui/comfy/text_encoders/t5_tokenizer"))
     for name in DIT_TASKS:
         sub.choices[name].add_argument("--steps", type=int, default=4000)
         sub.choices[name].add_argument("--minutes", type=float, default=30.0, help="wall-clock budget")

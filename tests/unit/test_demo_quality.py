@@ -52,9 +52,10 @@ def test_demo_t5_passes_the_t5_loader_checks():
     folder = rt.MODELS_DIR / rt.T5_DIR
     spec = read_folder_config(folder)
     check_weights(spec, normalize_state_dict(load_file(str(folder / "model.safetensors"))), str(folder))
-    tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    tokenizer_folder = rt.tokenizer_folder(folder)  # ComfyUI's bundled T5 tokenizer: the folder ships none
+    tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_folder))
     check_tokenizer(spec.vocab_size, len(tokenizer), tokenizer.eos_token_id, tokenizer("")["input_ids"],
-                    str(folder), str(folder))
+                    str(folder), str(tokenizer_folder))
 
 
 def test_demo_t2i_loads_with_windows_and_proxies():
