@@ -4,7 +4,8 @@
 
 Each workflow is authored below as an API prompt and turned into the UI format with the node
 definitions of a running ComfyUI (widget order, outputs), so the files always match the nodes.
-File names are those of the real released weights (see README: where each file goes).
+File names are those of the real released weights (see README: where each file goes); the
+``ptdit_demo_*`` versions use the tiny demo models that the pack registers from ``demo_models/``.
 """
 from __future__ import annotations
 
@@ -110,20 +111,26 @@ def t2mv() -> dict:
             "9": {"class_type": "SaveImage", "inputs": {"images": ["8", 0], "filename_prefix": "ptdit_t2mv"}}}
 
 
-def ratio_sweep() -> dict:
-    """Same prompt and seed at 1024 px with windows 4, 8 and 16, decoded side by side."""
-    prompt = _text(PROMPT)
+def _sweep(prompt: dict, size: int, sides: tuple[int, int, int], sampling: dict) -> tuple[dict, list]:
+    """Add three T2I samplers (same prompt and seed) with square windows ``sides`` at ``size`` px, their
+    decodes batched and laid out side by side (nodes 6-17); returns the prompt and the grid output."""
     decoded = []
-    for i, side in enumerate((4, 8, 16)):
+    for i, side in enumerate(sides):
         ratio, sampler, decode = (str(6 + 3 * i + k) for k in range(3))
-        prompt[ratio] = _ratio(["4", 0], "manual", (1024, 1024, 1), window=(1, side, side))
-        prompt[sampler] = _t2i([ratio, 0], 1024, 1024)
+        prompt[ratio] = _ratio(["4", 0], "manual", (size, size, 1), window=(1, side, side))
+        prompt[sampler] = _t2i([ratio, 0], size, size, sampling=sampling)
         prompt[decode] = {"class_type": "VAEDecode", "inputs": {"samples": [sampler, 0], "vae": ["5", 0]}}
         decoded.append([decode, 0])
     prompt["15"] = {"class_type": "ImageBatch", "inputs": {"image1": decoded[0], "image2": decoded[1]}}
     prompt["16"] = {"class_type": "ImageBatch", "inputs": {"image1": ["15", 0], "image2": decoded[2]}}
     prompt["17"] = {"class_type": "PTDiTImageGrid", "inputs": {"images": ["16", 0], "columns": 3}}
-    prompt["18"] = {"class_type": "SaveImage", "inputs": {"images": ["17", 0], "filename_prefix": "ptdit_ratio_sweep"}}
+    return prompt, ["17", 0]
+
+
+def ratio_sweep() -> dict:
+    """Same prompt and seed at 1024 px with windows 4, 8 and 16, decoded side by side."""
+    prompt, grid = _sweep(_text(PROMPT), 1024, (4, 8, 16), SAMPLING)
+    prompt["18"] = {"class_type": "SaveImage", "inputs": {"images": grid, "filename_prefix": "ptdit_ratio_sweep"}}
     return prompt
 
 
@@ -219,18 +226,8 @@ def demo_t2mv() -> dict:
 
 def demo_ratio_sweep() -> dict:
     """Same prompt and seed at 64 px with windows 1, 2 (training) and 4 (one window), side by side."""
-    prompt = _demo_text(DEMO_T2I_PROMPT, "t2i")
-    decoded = []
-    for i, side in enumerate((1, 2, 4)):
-        ratio, sampler, decode = (str(6 + 3 * i + k) for k in range(3))
-        prompt[ratio] = _ratio(["4", 0], "manual", (64, 64, 1), window=(1, side, side))
-        prompt[sampler] = _t2i([ratio, 0], 64, 64, sampling=DEMO_SAMPLING)
-        prompt[decode] = {"class_type": "VAEDecode", "inputs": {"samples": [sampler, 0], "vae": ["5", 0]}}
-        decoded.append([decode, 0])
-    prompt["15"] = {"class_type": "ImageBatch", "inputs": {"image1": decoded[0], "image2": decoded[1]}}
-    prompt["16"] = {"class_type": "ImageBatch", "inputs": {"image1": ["15", 0], "image2": decoded[2]}}
-    prompt["17"] = {"class_type": "PTDiTImageGrid", "inputs": {"images": ["16", 0], "columns": 3}}
-    prompt["18"] = _zoom(["17", 0])
+    prompt, grid = _sweep(_demo_text(DEMO_T2I_PROMPT, "t2i"), 64, (1, 2, 4), DEMO_SAMPLING)
+    prompt["18"] = _zoom(grid)
     prompt["19"] = {"class_type": "SaveImage", "inputs": {"images": ["18", 0], "filename_prefix": "ptdit_demo_ratio_sweep"}}
     return prompt
 
