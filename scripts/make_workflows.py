@@ -259,7 +259,12 @@ WORKFLOWS = {
     "ptdit_demo_t2mv": demo_t2mv, "ptdit_demo_ratio_sweep": demo_ratio_sweep,
     "ptdit_demo_stock_ksampler": demo_stock_ksampler,
 }
-DEMO_WORKFLOWS = tuple(name for name in WORKFLOWS if name.startswith("ptdit_demo_"))
+DEMO_VERSIONS = {  # real-model workflow -> its demo version
+    "ptdit_t2i_1024": "ptdit_demo_t2i", "ptdit_t2i_2048_ratio16": "ptdit_demo_t2i_ratio4",
+    "ptdit_t2v": "ptdit_demo_t2v", "ptdit_t2mv": "ptdit_demo_t2mv",
+    "ptdit_ratio_sweep": "ptdit_demo_ratio_sweep", "ptdit_stock_ksampler": "ptdit_demo_stock_ksampler",
+}
+DEMO_WORKFLOWS = tuple(DEMO_VERSIONS.values())
 
 
 def write_all(object_info: dict, folder: Path = REPO / "workflows") -> list[Path]:

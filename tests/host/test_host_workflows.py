@@ -57,9 +57,9 @@ def test_every_node_of_the_pack_is_used_by_a_workflow():
 
 
 def test_every_workflow_has_a_demo_version():
-    demos = {name.removeprefix("ptdit_demo_") for name in make_workflows.DEMO_WORKFLOWS}
-    real = {p.stem.removeprefix("ptdit_") for p in REAL_MODEL_WORKFLOWS}
-    assert len(demos) == len(real) and {"t2i", "t2v", "t2mv", "ratio_sweep", "stock_ksampler"} <= demos & real
+    assert sorted(make_workflows.DEMO_VERSIONS) == [p.stem for p in REAL_MODEL_WORKFLOWS]
+    assert sorted(make_workflows.DEMO_VERSIONS.values()) == sorted(p.stem for p in WORKFLOWS
+                                                                   if p not in REAL_MODEL_WORKFLOWS)
 
 
 @pytest.mark.parametrize("path", REAL_MODEL_WORKFLOWS, ids=[p.stem for p in REAL_MODEL_WORKFLOWS])
