@@ -44,7 +44,7 @@ def customise(prompt: dict, text: str | None, seed: int | None) -> dict:
 def watch(host: ComfyHost, prompt_id: str, prompt: dict, timeout: float) -> None:
     """Print each node as it starts and the sampler's step progress until the prompt finishes."""
     seen, deadline = 0, time.monotonic() + timeout
-    while host.history(prompt_id) is None or host.history(prompt_id).get("status") is None:
+    while (host.history(prompt_id) or {}).get("status") is None:
         events = host.events(prompt_id)
         for event in events[seen:]:
             data = event["data"]

@@ -66,45 +66,35 @@ def test_demo_t2i_loads_with_windows_and_proxies():
     assert all(p.dtype == torch.float16 for p in dit.parameters())  # stored small, as committed
 
 
-@pytest.fixture(scope="module")
-def t2i_generated():
-    """Rates, images and labels of one sample per T2I prompt (144), 20 steps, CFG 4, seed 1234."""
-    _require(rt.VAE_FILE, rt.T5_DIR, rt.dit_file("t2i"))
+def generated(task: str, samples: int):
+    """Rates, decoded outputs and labels of ``samples`` per prompt of ``task``: 20 steps, CFG 4, seed 1234."""
+    _require(rt.VAE_FILE, rt.T5_DIR, rt.dit_file(task))
     from scripts.demo_eval import generation
 
     torch.set_num_threads(1)
-    rates, images, labels = generation("t2i", rt.MODELS_DIR, samples=1, steps=20, cfg=4.0, seed=1234)
-    print(f"T2I detector accuracy over {len(labels)} prompts: {rates}")
-    return rates, images, labels
+    rates, outputs, labels = generation(task, rt.MODELS_DIR, samples=samples, steps=20, cfg=4.0, seed=1234)
+    print(f"{task.upper()} detector accuracy over {len(labels)} samples: {rates}")
+    return rates, outputs, labels
 
 
-def test_demo_t2i_generates_the_prompt(t2i_generated):
-    """Chance is 1/144 for all four fields; the committed weights measure 0.88 (model card)."""
-    rates, images, labels = t2i_generated
+def test_demo_t2i_generates_the_prompt():
+    """One sample per T2I prompt (144). Chance is 1/144 for all four fields; the committed weights
+    measure 0.88 (model card)."""
+    rates, images, labels = generated("t2i", samples=1)
     assert images.shape == (len(labels), 1, 64, 64, 3)
     assert rates["all"] >= T2I_THRESHOLD, rates
 
 
 def test_demo_t2mv_generates_the_same_object_in_every_view():
-    _require(rt.VAE_FILE, rt.T5_DIR, rt.dit_file("t2mv"))
-    from scripts.demo_eval import generation
-
+    rates, views, labels = generated("t2mv", samples=2)
     assert load_ptdit(str(rt.MODELS_DIR / rt.dit_file("t2mv"))).config.compress_ratios == (2, 2, 2)
-    torch.set_num_threads(1)
-    rates, views, labels = generation("t2mv", rt.MODELS_DIR, samples=2, steps=20, cfg=4.0, seed=1234)
-    print(f"T2MV detector accuracy over {len(labels)} samples: {rates}")
     assert views.shape == (len(labels), 4, 64, 64, 3)
     assert rates["all"] >= T2MV_THRESHOLD, rates
 
 
 def test_demo_t2v_moves_the_shape_the_asked_way():
     """One 5-frame clip per T2V prompt (144: colour x shape x background x direction)."""
-    _require(rt.VAE_FILE, rt.T5_DIR, rt.dit_file("t2v"))
-    from scripts.demo_eval import generation
-
+    rates, clips, labels = generated("t2v", samples=1)
     assert load_ptdit(str(rt.MODELS_DIR / rt.dit_file("t2v"))).config.compress_ratios == (2, 2, 2)
-    torch.set_num_threads(1)
-    rates, clips, labels = generation("t2v", rt.MODELS_DIR, samples=1, steps=20, cfg=4.0, seed=1234)
-    print(f"T2V detector accuracy over {len(labels)} clips: {rates}")
     assert clips.shape == (len(labels), rt.T2V_FRAMES, 64, 64, 3)
     assert rates["all"] >= T2V_THRESHOLD, rates
