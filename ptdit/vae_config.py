@@ -8,8 +8,9 @@ be recovered from a state dict (:func:`infer_config`).
 from __future__ import annotations
 
 import re
+import dataclasses
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Any, Mapping
 
 import torch
 
@@ -79,6 +80,18 @@ class CausalVAEConfig:
     def temporal_factor(self) -> int:
         """Pixel frames per latent frame after the first one (4 for the released layout)."""
         return 2 ** self.encoder_spatial_downsample.count("Spatial2xTime2x3DDownsample")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready fields (tuples as lists), as stored under the ``vae_config`` metadata key."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "CausalVAEConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown CausalVAE config keys: {', '.join(unknown)}")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
     @classmethod
     def released(cls, norm_num_groups: int = 32) -> "CausalVAEConfig":

@@ -50,8 +50,7 @@ def _read_file(path) -> tuple[dict[str, torch.Tensor], CausalVAEConfig | None]:
                               f"{ANCHOR_KEYS[0]!r}, possibly under model/state_dict/ema_state_dict)")
     config = None
     if METADATA_KEY in metadata:
-        fields = json.loads(metadata[METADATA_KEY])
-        config = CausalVAEConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()})
+        config = CausalVAEConfig.from_dict(json.loads(metadata[METADATA_KEY]))
     return state_dict, config
 
 

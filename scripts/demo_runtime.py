@@ -13,7 +13,6 @@ Latent convention as in the official pipeline: the DiT works on VAE latents x 0.
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 from typing import Sequence
@@ -24,6 +23,7 @@ import torch
 from ptdit import PTDiT
 from ptdit.flow import euler_sample, guided_velocity, rflow_timesteps, shift_ratio
 from ptdit.loader import load_ptdit
+from ptdit.t5_encoder import has_tokenizer
 from ptdit.vae import CausalVAE, split_moments
 from ptdit.vae_config import LATENT_SCALE, CausalVAEConfig
 from ptdit.vae_loading import load_causal_vae
@@ -33,7 +33,6 @@ VAE_NAME = "ptdit_demo_vae.safetensors"  # names as the ComfyUI loaders list the
 T5_NAME = "ptdit_demo_t5"
 VAE_FILE = f"vae/{VAE_NAME}"  # paths under MODELS_DIR
 T5_DIR = f"text_encoders/{T5_NAME}"
-VAE_METADATA_KEY = "vae_config"
 
 COMFY_T5_TOKENIZER = "comfy/text_encoders/t5_tokenizer"  # inside a ComfyUI checkout
 SIZE = 64  # pixels per side of the training data
@@ -69,10 +68,6 @@ def from_pixels(x: torch.Tensor) -> np.ndarray:
 
 # ------------------------------------------------------------------------------------ VAE
 
-def vae_config_json(config: CausalVAEConfig) -> str:
-    return json.dumps({k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(config).items()})
-
-
 def read_metadata(path: Path, key: str):
     """JSON value stored under ``key`` in a safetensors file's metadata."""
     from safetensors import safe_open
@@ -82,10 +77,8 @@ def read_metadata(path: Path, key: str):
 
 
 def load_vae(path: Path) -> CausalVAE:
-    """The demo CausalVAE (float32, eval) with its config read from the file's metadata."""
-    data = read_metadata(path, VAE_METADATA_KEY)
-    config = CausalVAEConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
-    return load_causal_vae(str(path), config, dtype=torch.float32)
+    """The demo CausalVAE (float32, eval); its config comes from the file's ``vae_config`` metadata."""
+    return load_causal_vae(str(path), dtype=torch.float32)
 
 
 @torch.no_grad()
@@ -108,15 +101,15 @@ def decode_latents(vae: CausalVAE, latents: torch.Tensor) -> np.ndarray:
 
 def tokenizer_folder(encoder_folder: Path) -> Path:
     """Where the demo encoder's tokenizer is, as the node pack's T5 loader finds it with ``auto``: the
-    encoder folder if it holds a ``tokenizer.json``, else ComfyUI's bundled T5 tokenizer (the demo
+    encoder folder if it holds tokenizer files, else ComfyUI's bundled T5 tokenizer (the demo
     folder ships none; it uses that one rather than a 2.4 MB copy)."""
-    if (encoder_folder / "tokenizer.json").is_file():
+    if has_tokenizer(encoder_folder):
         return encoder_folder
     from scripts.comfy_host import find_comfyui_dir
 
     comfy = find_comfyui_dir()
     bundled = comfy / COMFY_T5_TOKENIZER if comfy else None
-    if bundled is None or not (bundled / "tokenizer.json").is_file():
+    if bundled is None or not has_tokenizer(bundled):
         raise FileNotFoundError(f"{encoder_folder} has no tokenizer and no ComfyUI with its T5 tokenizer was found "
                                 "(run scripts/setup_comfyui.sh or set COMFYUI_PATH)")
     return bundled
@@ -145,14 +138,6 @@ class TextEncoder:
         tokens = self.tokenizer(list(prompts), padding="longest", return_tensors="pt")
         states = self.model(input_ids=tokens.input_ids, attention_mask=tokens.attention_mask).last_hidden_state
         return states.float(), tokens.attention_mask
-
-
-def pad_context(states: torch.Tensor, mask: torch.Tensor, length: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Pad (B, L, D) states / (B, L) mask with masked zeros to ``length`` tokens."""
-    extra = length - states.shape[1]
-    if extra < 0:
-        raise ValueError(f"cannot pad {states.shape[1]} tokens down to {length}")
-    return (torch.nn.functional.pad(states, (0, 0, 0, extra)), torch.nn.functional.pad(mask, (0, extra)))
 
 
 # ------------------------------------------------------------------------------------ sampling

@@ -20,8 +20,9 @@ import torch
 
 from ptdit import PTDiT, PTDiTConfig
 from ptdit.flow import NUM_TRAIN_TIMESTEPS, shift_ratio, shift_timesteps
-from ptdit.loader import METADATA_KEY
+from ptdit.loader import METADATA_KEY as PTDIT_METADATA_KEY
 from ptdit.vae import CausalVAE, split_moments
+from ptdit.vae_loading import METADATA_KEY as VAE_METADATA_KEY
 from ptdit.vae_config import LATENT_SCALE
 from scripts import demo_data as data
 from scripts import demo_runtime as rt
@@ -91,16 +92,9 @@ def train_vae(args) -> None:
         opt.step()
         if step % 25 == 0 or step == args.steps:
             log(f"vae step {step}/{args.steps} loss {loss.item():.4f} rec {rec:.4f} {time.time() - start:.0f}s")
-    from safetensors.torch import save_file
-
-    out = Path(args.out) / rt.VAE_FILE
-    out.parent.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.half().contiguous() for k, v in vae.state_dict().items()}, str(out),
-              metadata={rt.VAE_METADATA_KEY: rt.vae_config_json(rt.DEMO_VAE),
-                        "train": json.dumps(history + [dict(steps=args.steps, batch=args.batch, seed=args.seed,
-                                                            lr=args.lr, clip_every=args.clip_every,
-                                                            minutes=round((time.time() - start) / 60, 1))])})
-    log(f"wrote {out}")
+    save_fp16(vae, Path(args.out) / rt.VAE_FILE, VAE_METADATA_KEY, rt.DEMO_VAE.to_dict(),
+              history + [dict(steps=args.steps, batch=args.batch, seed=args.seed, lr=args.lr,
+                              clip_every=args.clip_every, minutes=round((time.time() - start) / 60, 1))])
 
 
 # ------------------------------------------------------------------------------------ text
@@ -210,18 +204,19 @@ def train_dit(args) -> None:
         progress = max(step / args.steps, (time.time() - start) / 60 / args.minutes)
         if step % 100 == 0 or progress >= 1:
             log(f"{args.command} step {step}/{args.steps} loss {loss.item():.4f} {time.time() - start:.0f}s")
-    save_dit(dit, models / rt.dit_file(args.command),
-             history + [dict(steps=step, batch=args.batch, seed=args.seed, per_label=args.per_label, lr=args.lr,
-                             minutes=round((time.time() - start) / 60, 1))])
+    save_fp16(dit, models / rt.dit_file(args.command), PTDIT_METADATA_KEY, dit.config.to_dict(),
+              history + [dict(steps=step, batch=args.batch, seed=args.seed, per_label=args.per_label, lr=args.lr,
+                              minutes=round((time.time() - start) / 60, 1))])
 
 
-def save_dit(dit: PTDiT, path: Path, train: list[dict]) -> None:
-    """fp16 weights + ``ptdit_config`` metadata (the file loads with ptdit.loader / the node pack)."""
+def save_fp16(model: torch.nn.Module, path: Path, config_key: str, config: dict, train: list[dict]) -> None:
+    """fp16 weights + the config under ``config_key`` (so the pack's loaders build the model from the
+    file alone) + the training record under ``train``."""
     from safetensors.torch import save_file
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.half().contiguous() for k, v in dit.state_dict().items()}, str(path),
-              metadata={METADATA_KEY: json.dumps(dit.config.to_dict()), "train": json.dumps(train)})
+    save_file({k: v.half().contiguous() for k, v in model.state_dict().items()}, str(path),
+              metadata={config_key: json.dumps(config), "train": json.dumps(train)})
     log(f"wrote {path}")
 
 

@@ -2,7 +2,6 @@
 workflow: PT-DiT T5 Loader -> CLIP Text Encode -> PT-DiT T2I Sampler -> VAE Decode -> Save Image."""
 from __future__ import annotations
 
-import dataclasses
 import json
 
 import pytest
@@ -12,6 +11,7 @@ from safetensors.torch import load_file, save_file
 
 from ptdit.vae import CausalVAE
 from ptdit.vae_config import CausalVAEConfig
+from ptdit.vae_loading import METADATA_KEY
 from tests.host.test_host_t5_text import text_to_latent_prompt, write_ptdit, write_t5
 
 pytestmark = pytest.mark.host
@@ -23,8 +23,7 @@ VAE_FILE = "ptdit_tiny_vae.safetensors"
 def write_vae(path) -> None:
     torch.manual_seed(0)
     vae = CausalVAE(TINY_VAE)
-    fields = {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(TINY_VAE).items()}
-    save_file(vae.state_dict(), str(path), metadata={"vae_config": json.dumps(fields)})
+    save_file(vae.state_dict(), str(path), metadata={METADATA_KEY: json.dumps(TINY_VAE.to_dict())})
 
 
 @pytest.fixture(scope="module")
