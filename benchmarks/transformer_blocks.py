@@ -95,15 +95,17 @@ def ptdit_case_config(size: int, blocks: int):
                                proxy_ratios=(1, ratio, ratio))
 
 
+def block_inputs(tokens: int, dim: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Seeded block inputs shared by both legs: x (1, N, D), text (1, L, D), modulation (1, 6, D)."""
+    torch.manual_seed(0)
+    return torch.randn(1, tokens, dim), torch.randn(1, TEXT_TOKENS, dim), torch.randn(1, 6, dim) * 0.1
+
+
 def ptdit_case(size: int, blocks: int):
     """Leg (a)'s model and block inputs at one size (seeded): config, model, x (1, N, D) window-major
     tokens, text (1, L, D) projected caption, modulation (1, 6, D) adaLN-single output."""
     config = ptdit_case_config(size, blocks)
-    torch.manual_seed(0)
-    tokens, dim = (size // 16) ** 2, config.hidden_size
-    x = torch.randn(1, tokens, dim)
-    text = torch.randn(1, TEXT_TOKENS, dim)
-    modulation = torch.randn(1, 6, dim) * 0.1
+    x, text, modulation = block_inputs((size // 16) ** 2, config.hidden_size)
     model = PTDiT(config).eval()
     with torch.no_grad():  # our init zeroes the biases; random ones make the parity checks cover them
         for name, param in model.named_parameters():
@@ -165,9 +167,9 @@ def run_case(kind: str, size: int, blocks: int, repeats: int, exchange: str | No
             seconds, out = _time(step, repeats)
             extra["block_diff"] = (out.reshape(data["output"].shape) - data["output"]).abs().max().item()
         else:
-            dim, heads = PRESETS["qihoo-t2i-1.1b"].hidden_size, PRESETS["qihoo-t2i-1.1b"].num_heads
-            torch.manual_seed(0)
-            x, text, modulation = torch.randn(1, tokens, dim), torch.randn(1, TEXT_TOKENS, dim), torch.randn(1, 6, dim) * 0.1
+            released = PRESETS["qihoo-t2i-1.1b"]
+            dim, heads = released.hidden_size, released.num_heads
+            x, text, modulation = block_inputs(tokens, dim)
             stack = nn.ModuleList([DiTBlock(dim, heads) for _ in range(blocks)]).eval()
             params = sum(p.numel() for p in stack[0].parameters())
 

@@ -77,10 +77,11 @@ def main() -> None:
         print(json.dumps(run_one(*args.child[:2], args.threads, args.child[2])))
         return
     config = CausalVAEConfig.released()
+    weights = 4 * sum(s.numel() for s in CausalVAE(config, device="meta").state_dict().values())  # fp32 bytes
     results = []
     with tempfile.TemporaryDirectory() as scratch:
         for case in args.cases:
-            outputs = {}
+            outputs, untiled = {}, None
             for mode in args.modes:
                 shape = CASES[case]
                 if mode == "reference":  # tiles are decoded one at a time: the largest tile's peak
@@ -90,7 +91,6 @@ def main() -> None:
                 estimate = peak_bytes(config, shape, torch.float32, False,
                                       None if mode == "reference" else MODES[mode])
                 row = {"case": case, "mode": mode, "estimate_gib": estimate / 2**30}
-                weights = 4 * sum(s.numel() for s in CausalVAE(config, device="meta").state_dict().values())
                 if estimate * SAFETY_FACTOR + weights > 0.8 * available_memory("cpu"):
                     row["skipped"] = "estimate does not fit in the available RAM"
                 else:
@@ -102,9 +102,10 @@ def main() -> None:
                     else:
                         row.update(json.loads(child.stdout.strip().splitlines()[-1]))
                         outputs[mode] = path
-                if "untiled" in outputs and mode in outputs and mode != "untiled":
-                    reference = torch.load(outputs["untiled"])
-                    row["max_abs_vs_untiled"] = (torch.load(outputs[mode]) - reference).abs().max().item()
+                if mode == "untiled" and mode in outputs:
+                    untiled = torch.load(outputs[mode])
+                elif untiled is not None and mode in outputs:
+                    row["max_abs_vs_untiled"] = (torch.load(outputs[mode]) - untiled).abs().max().item()
                 results.append(row)
                 print(json.dumps(row), flush=True)
     print(json.dumps(results, indent=1))

@@ -34,7 +34,7 @@ class PTDiTLatentFormat(comfy.latent_formats.LatentFormat):
 
     latent_channels = 4
     scale_factor = 0.18215
-    # No preview factors yet: they must be fitted to the real CausalVAE (see the VAE issue).
+    # Preview factors are fitted to the VAE when the PT-DiT VAE Loader loads it (nodes/vae.py).
     latent_rgb_factors = None
     latent_rgb_factors_bias = None
     taesd_decoder_name = None

@@ -44,22 +44,22 @@ def empty_latent(batch: int, width: int, height: int, frames: int | None = None)
     return torch.zeros(shape, device=comfy.model_management.intermediate_device())
 
 
-def size_inputs(default: int = 1024) -> list:
-    return [
-        io.Int.Input("width", default=default, min=SIZE_STEP, max=4096, step=SIZE_STEP,
-                     tooltip="Width in pixels (multiple of 16)."),
-        io.Int.Input("height", default=default, min=SIZE_STEP, max=4096, step=SIZE_STEP,
-                     tooltip="Height in pixels (multiple of 16)."),
-    ]
+def size_inputs(default: int = 1024, optional: bool = False,
+                tooltips: tuple[str, str] = ("Width in pixels (multiple of 16).",
+                                             "Height in pixels (multiple of 16).")) -> list:
+    return [io.Int.Input(name, default=default, min=SIZE_STEP, max=4096, step=SIZE_STEP, optional=optional,
+                         tooltip=tooltip) for name, tooltip in zip(("width", "height"), tooltips)]
 
 
 def batch_input() -> io.Int.Input:
     return io.Int.Input("batch_size", default=1, min=1, max=64, tooltip="How many samples to generate at once.")
 
 
-def frames_input(default: int = 17) -> io.Int.Input:
-    return io.Int.Input("frames", default=default, min=1, max=257, step=VAE_TEMPORAL,
-                        tooltip="Video length in frames; must be 1 + 4k for the causal VAE (1, 5, 9, 13, 17, …).")
+def frames_input(default: int = 17, optional: bool = False,
+                 tooltip: str = "Video length in frames; must be 1 + 4k for the causal VAE (1, 5, 9, 13, 17, …)."
+                 ) -> io.Int.Input:
+    return io.Int.Input("frames", default=default, min=1, max=257, step=VAE_TEMPORAL, optional=optional,
+                        tooltip=tooltip)
 
 
 def views_input(default: int = 24) -> io.Int.Input:

@@ -3,8 +3,7 @@ from __future__ import annotations
 
 from ..ptdit.complexity import latent_grid
 from .api import io
-from .comfy_model import VAE_TEMPORAL
-from .latents import SIZE_STEP, image_size, latent_frames
+from .latents import frames_input, image_size, latent_frames, size_inputs
 from .options import TRANSFORMER_OPTIONS_KEY, WindowOptions
 
 RATIO_CHOICES = [1, 2, 4, 8, 16, 32]
@@ -32,14 +31,10 @@ def _ratio_inputs(prefix: str, what: str) -> list:
 def _preview_inputs() -> list:
     note = (" Preview only: sizes the widget's read-out and checks manual ratios; the model applies the "
             "ratio to whatever latent it samples.")
-    return [
-        io.Int.Input("width", default=1024, min=SIZE_STEP, max=4096, step=SIZE_STEP, optional=True,
-                     tooltip="Target width in pixels." + note),
-        io.Int.Input("height", default=1024, min=SIZE_STEP, max=4096, step=SIZE_STEP, optional=True,
-                     tooltip="Target height in pixels." + note),
-        io.Int.Input("frames", default=1, min=1, max=257, step=VAE_TEMPORAL, optional=True,
-                     tooltip="Target length in frames, 1 + 4k (1 for images; multi-view: 1 + 4·(views − 1))." + note),
-    ]
+    return [*size_inputs(1024, optional=True, tooltips=("Target width in pixels." + note,
+                                                         "Target height in pixels." + note)),
+            frames_input(1, optional=True, tooltip="Target length in frames, 1 + 4k (1 for images; multi-view: "
+                                                   "1 + 4·(views − 1))." + note)]
 
 
 def preview_grid(width, height, frames) -> tuple[int, int, int] | None:

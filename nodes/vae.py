@@ -32,8 +32,8 @@ TILING_MODES = {"auto": "auto", "untiled": None}
 class ComfyCausalVAE(nn.Module):
     """``first_stage_model``: (B, C, T, H, W) tensors in ComfyUI's layout, raw latents.
 
-    ``encode`` returns the posterior mean (deterministic, as core does for its video VAEs);
-    ``decode`` accepts (B, 4, h, w) image latents too and then returns (B, 3, H, W).
+    ``encode`` returns the posterior mean (deterministic, as core does for its video VAEs); image
+    latents reach ``decode`` as one-frame clips (:class:`PTDiTVAE` adds the frame axis).
     """
 
     def __init__(self, vae: CausalVAE, tiling):
@@ -46,8 +46,6 @@ class ComfyCausalVAE(nn.Module):
         return mean
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        if z.ndim == 4:
-            return self.vae.decode(z[:, :, None], tiling=self.tiling)[:, :, 0]
         return self.vae.decode(z, tiling=self.tiling)
 
 
