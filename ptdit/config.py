@@ -24,6 +24,19 @@ def _ratios(name: str, value) -> Ratios:
     return ratios
 
 
+def fields_to_dict(config) -> dict[str, Any]:
+    """A config dataclass as JSON-ready fields (tuples as lists)."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(config).items()}
+
+
+def fields_from_dict(cls, data: Mapping[str, Any], what: str):
+    """The inverse of :func:`fields_to_dict`; unknown keys are an error naming ``what``."""
+    unknown = sorted(set(data) - {f.name for f in dataclasses.fields(cls)})
+    if unknown:
+        raise ValueError(f"unknown {what} config keys: {', '.join(unknown)}")
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+
+
 @dataclass(frozen=True)
 class PTDiTConfig:
     """Architecture hyper-parameters of a PT-DiT transformer.
@@ -72,15 +85,11 @@ class PTDiTConfig:
         return WindowSettings(self.compress_ratios, self.proxy_ratios, True, self.shift_window)
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+        return fields_to_dict(self)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "PTDiTConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown PT-DiT config keys: {', '.join(unknown)}")
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+        return fields_from_dict(cls, data, "PT-DiT")
 
 
 PRESETS: dict[str, PTDiTConfig] = {

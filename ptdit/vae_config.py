@@ -8,11 +8,12 @@ be recovered from a state dict (:func:`infer_config`).
 from __future__ import annotations
 
 import re
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 import torch
+
+from .config import fields_from_dict, fields_to_dict
 
 LATENT_SCALE = 0.18215
 """The reference multiplies sampled latents by this in ``encode`` and divides by it in ``decode``."""
@@ -83,15 +84,11 @@ class CausalVAEConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready fields (tuples as lists), as stored under the ``vae_config`` metadata key."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+        return fields_to_dict(self)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "CausalVAEConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown CausalVAE config keys: {', '.join(unknown)}")
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+        return fields_from_dict(cls, data, "CausalVAE")
 
     @classmethod
     def released(cls, norm_num_groups: int = 32) -> "CausalVAEConfig":
@@ -155,9 +152,7 @@ def configs_from_reference_kwargs(kwargs: Mapping) -> tuple[CausalVAEConfig, Ref
     unknown = sorted(set(kwargs) - known)
     if unknown:
         raise ValueError(f"unknown CausalVAE constructor argument(s): {', '.join(unknown)}")
-    arch = {k: tuple(v) if isinstance(v, list) else v
-            for k, v in kwargs.items() if k in CausalVAEConfig.__dataclass_fields__}
-    config = CausalVAEConfig(**arch)
+    config = CausalVAEConfig.from_dict({k: v for k, v in kwargs.items() if k in CausalVAEConfig.__dataclass_fields__})
     if not kwargs.get("use_tiling", False):
         return config, None
     defaults = ReferenceTiling.__dataclass_fields__
