@@ -16,7 +16,6 @@ from .vae_blocks import (RESAMPLERS, RESNETS, AttnBlock3D, CausalConv3d, ResnetB
                          make_group_norm, unfold_frames)
 from .vae_config import LATENT_SCALE, CausalVAEConfig, ReferenceTiling
 from .vae_memory import choose_tiling
-from .vae_norm import plain_norm_stats
 from .vae_tiling import ExactTiling, LowMemoryTiling, Stage, exact_tiled, low_memory_tiled, reference_tiled
 
 AUTO = "auto"
@@ -54,7 +53,6 @@ class Encoder(nn.Module):
         groups = config.norm_num_groups
         # Frame-wise 3x3 conv; it is a plain Conv2d in the state dict.
         self.conv_in = operations.Conv2d(3, config.hidden_size, 3, padding=1, dtype=dtype, device=device)
-        self.conv_in.framewise = True
         self.down = nn.ModuleList()
         block_in = config.hidden_size
         for channels, resnet, downsample in zip(config.level_channels, config.encoder_resnet_blocks,
@@ -90,19 +88,16 @@ class Encoder(nn.Module):
 
     def stages(self) -> list[Stage]:
         """The layers of :meth:`forward_levels` one by one, each on (B, C, T, H, W) tensors."""
-        def framewise(layer):
-            def run(h):
-                frames = h.shape[2]
-                out = layer(fold_frames(h)) if isinstance(layer, nn.Conv2d) else layer(fold_frames(h), frames)
-                return unfold_frames(out, frames)
-            return run
+        def on_frames(layer):  # a frame-wise block as a stage on (B, C, T, H, W)
+            if not layer.framewise:
+                return layer
+            return lambda h: unfold_frames(layer(fold_frames(h), h.shape[2]), h.shape[2])
 
-        stages = [Stage(framewise(self.conv_in))]
+        stages = [Stage(lambda h: unfold_frames(self.conv_in(fold_frames(h)), h.shape[2]))]
         for level in self.down:
-            layers = list(level.block) + ([level.downsample] if hasattr(level, "downsample") else [])
-            for layer in layers:
-                down = 2 if layer is getattr(level, "downsample", None) else 1
-                stages.append(Stage(framewise(layer) if layer.framewise else layer, down=down))
+            stages += [Stage(on_frames(block)) for block in level.block]
+            if hasattr(level, "downsample"):
+                stages.append(Stage(on_frames(level.downsample), down=2))
         return stages
 
     def forward_head(self, h: torch.Tensor) -> torch.Tensor:
@@ -229,8 +224,7 @@ class CausalVAE(nn.Module):
                                  temporal_factor=self.config.temporal_factor)
         else:
             raise ValueError(f"unknown tiling {tiling!r}")
-        with plain_norm_stats():
-            return self._quant(self.encoder.forward_head(h))
+        return self._quant(self.encoder.forward_head(h))
 
     def decode_raw(self, z: torch.Tensor, tiling=None) -> torch.Tensor:
         """Raw latents (B, embed_dim, t, h, w) -> pixels, without input checks."""

@@ -143,8 +143,10 @@ class AttnBlock3D(nn.Module):
 
         q, k, v = tokens(self.q(y)), tokens(self.k(y)), tokens(self.v(y))
         del y
-        out = torch.cat([F.scaled_dot_product_attention(q[:, :, i:i + QUERY_CHUNK], k, v)
-                         for i in range(0, h * w, QUERY_CHUNK)], dim=2)
+        chunks = [F.scaled_dot_product_attention(q[:, :, i:i + QUERY_CHUNK], k, v)
+                  for i in range(0, h * w, QUERY_CHUNK)]
+        out = chunks[0] if len(chunks) == 1 else torch.cat(chunks, dim=2)
+        del chunks
         del q, k, v
         out = out.reshape(b, t, h, w, c).permute(0, 4, 1, 2, 3)
         return self.proj_out(out).add_(x)
@@ -210,11 +212,12 @@ class Spatial2xTime2x3DUpsample(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         first = F.interpolate(x[:, :, :1], scale_factor=(1, 2, 2), mode="trilinear")
-        if x.shape[2] > 1:
-            rest = F.interpolate(x[:, :, 1:], scale_factor=(2, 2, 2), mode="trilinear")
-            first = torch.cat([first, rest], dim=2)
-            del rest
-        return self.conv(first)
+        if x.shape[2] == 1:
+            return self.conv(first)
+        rest = F.interpolate(x[:, :, 1:], scale_factor=(2, 2, 2), mode="trilinear")
+        # one concatenation that already holds the conv's causal padding (repeats of frame 0)
+        padding = first.expand(-1, -1, self.conv.time_pad, -1, -1)
+        return self.conv(torch.cat([padding, first, rest], dim=2), padded=True)
 
 
 RESAMPLERS = {cls.__name__: cls for cls in (Downsample, Spatial2xTime2x3DDownsample,

@@ -78,8 +78,9 @@ def load_causal_vae(source, config: CausalVAEConfig | None = None, *, norm_num_g
 def build_with_weights(cls, config: CausalVAEConfig, state_dict: Mapping[str, torch.Tensor], *,
                        dtype=None, device=None, operations=nn, **kwargs) -> CausalVAE:
     """Instantiate ``cls`` on the meta device and adopt ``state_dict`` after a strict key/shape check."""
-    check_keys(expected_shapes(config), state_dict, f"CausalVAE ({_describe(config)})")
     model = cls(config, device="meta", operations=operations, **kwargs)
+    check_keys({k: tuple(v.shape) for k, v in model.state_dict().items()}, state_dict,
+               f"CausalVAE ({_describe(config)})")
     target = torch.device(device) if device is not None else torch.device("cpu")
     tensors = {k: v.to(device=target, dtype=dtype or v.dtype) for k, v in state_dict.items()}
     model.load_state_dict(tensors, strict=True, assign=True)

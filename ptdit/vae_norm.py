@@ -163,16 +163,6 @@ def sharing_norm_stats(shared: SharedNormStats):
         _ACTIVE.reset(token)
 
 
-@contextlib.contextmanager
-def plain_norm_stats():
-    """Suspend any active sharing (for parts of the network that always run untiled)."""
-    token = _ACTIVE.set(None)
-    try:
-        yield
-    finally:
-        _ACTIVE.reset(token)
-
-
 def _normalize_into(out: torch.Tensor, x: torch.Tensor, norm, mean: torch.Tensor, var: torch.Tensor) -> None:
     """out = (x - mean) / sqrt(var + eps) * weight + bias; x, out: (N, C, ...), mean/var: (N, G).
 
