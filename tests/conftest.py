@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 HOST_DIR = Path(__file__).resolve().parent / "host"
 TESTKIT = HOST_DIR / "testkit"
 from scripts.comfy_host import ComfyHost, ComfyHostError, find_comfyui_dir  # noqa: E402
+from tests.reference_io import IN_CI  # noqa: E402
 
 _STARTS: list = []  # (comfy_dir, seconds) of every server start, for the terminal summary
 STRICT_MARKERS = ("reference", "browser")

@@ -19,12 +19,13 @@ from PIL import Image
 from scripts import demo_detect as detect
 from scripts import demo_runtime as demo
 from scripts import make_workflows as mw
+from scripts.demo_eval import T2I_FIELDS
 from scripts.workflow_api import workflow_to_prompt
+from tests.host.test_host_t5_text import combo_options
 
 pytestmark = pytest.mark.host
 
 WORKFLOWS = Path(__file__).resolve().parents[2] / "workflows"
-T2I_FIELDS = ("colour", "shape", "background", "position")
 
 
 def run_demo(comfy_host, name: str):
@@ -53,8 +54,7 @@ def test_demo_models_are_listed_by_the_loaders(comfy_host):
     info = comfy_host.object_info()
 
     def options(node: str, name: str) -> list:
-        spec = info[node]["input"]["required"][name]
-        return spec[1]["options"] if spec[0] == "COMBO" else spec[0]
+        return combo_options(info[node]["input"]["required"][name])
 
     assert {demo.dit_name(task) for task in ("t2i", "t2v", "t2mv")} <= set(options("PTDiTModelLoader", "model_name"))
     assert mw.DEMO_TEXT_ENCODER in options("PTDiTT5Loader", "text_encoder")

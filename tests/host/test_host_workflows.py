@@ -15,6 +15,7 @@ import pytest
 
 from scripts import make_workflows
 from scripts.workflow_api import prompt_to_workflow, workflow_to_prompt
+from tests.host.test_host_nodes import pack_nodes
 from tests.host.test_host_t5_text import write_ptdit, write_t5
 from tests.host.test_host_vae import write_vae
 
@@ -23,13 +24,6 @@ pytestmark = pytest.mark.host
 REPO = Path(__file__).resolve().parents[2]
 WORKFLOWS = sorted((REPO / "workflows").glob("*.json"))
 REAL_MODEL_WORKFLOWS = [p for p in WORKFLOWS if p.stem not in make_workflows.DEMO_WORKFLOWS]
-
-
-def _pack_nodes() -> set:
-    source = (REPO / "__init__.py").read_text()
-    block = source[source.index("NODE_CLASS_MAPPINGS = {"):]
-    block = block[: block.index("}")]
-    return {line.split(":")[0].strip().strip('"') for line in block.splitlines()[1:] if ":" in line}
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +47,7 @@ def test_workflow_files_are_current(comfy_host):
 
 def test_every_node_of_the_pack_is_used_by_a_workflow():
     used = {node["type"] for path in WORKFLOWS for node in json.loads(path.read_text())["nodes"]}
-    assert _pack_nodes() - used == set()
+    assert pack_nodes() - used == set()
 
 
 def test_every_workflow_has_a_demo_version():

@@ -20,7 +20,6 @@ from scripts.comfy_host import find_comfyui_dir
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PACK = "ptdit_pack"
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
 class ComfyInProcess:

@@ -6,8 +6,8 @@ import pytest
 
 from scripts import demo_data as data
 from scripts import demo_detect as detect
+from scripts.demo_eval import T2I_FIELDS
 
-T2I_FIELDS = ("colour", "shape", "background", "position")
 
 
 def _blur(image: np.ndarray) -> np.ndarray:

@@ -12,6 +12,7 @@ from ptdit.loader import load_ptdit
 from ptdit.t5_encoder import check_tokenizer, check_weights, normalize_state_dict, read_folder_config
 from ptdit.vae_config import infer_config
 from scripts import demo_runtime as rt
+from tests.unit.vae_tiny import one_thread  # noqa: F401 (autouse fixture: generation is single-threaded)
 
 T2I_THRESHOLD = 0.80  # the target: all four fields (colour, shape, background, position) right
 T2MV_THRESHOLD = 0.80  # colour and solid right and the same object in every view
@@ -38,7 +39,6 @@ def test_detector_reads_demo_vae_reconstructions():
     _require(rt.VAE_FILE)
     from scripts.demo_eval import t2i_reconstruction_rate
 
-    torch.set_num_threads(1)
     rates = t2i_reconstruction_rate(rt.load_vae(rt.MODELS_DIR / rt.VAE_FILE), seed=1)
     print(f"T2I detector accuracy on VAE reconstructions: {rates}")
     assert rates["all"] >= 0.95, rates
@@ -71,7 +71,6 @@ def generated(task: str, samples: int):
     _require(rt.VAE_FILE, rt.T5_DIR, rt.dit_file(task))
     from scripts.demo_eval import generation
 
-    torch.set_num_threads(1)
     rates, outputs, labels = generation(task, rt.MODELS_DIR, samples=samples, steps=20, cfg=4.0, seed=1234)
     print(f"{task.upper()} detector accuracy over {len(labels)} samples: {rates}")
     return rates, outputs, labels

@@ -23,10 +23,10 @@ import pytest
 
 from ptdit import PRESETS, PTDiTConfig, WindowSettings
 from ptdit.complexity import _geometry, attention_ratio, latent_grid
+from tests.reference_io import IN_CI
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MATH_JS = REPO_ROOT / "web" / "ptdit_ratio_math.js"
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 RATIO_MAX = 64
 
 NODE_SCRIPT = r"""

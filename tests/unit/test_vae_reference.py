@@ -7,28 +7,18 @@ their largest value (5e-5 * max|ref|).
 """
 from __future__ import annotations
 
-import json
 import re
 
 import pytest
 import torch
-from safetensors import safe_open
 
-from tests.reference_io import reference_files, require
+from tests.reference_io import load_fixture, reference_files, require
 from ptdit import vae_from_reference_config
 from ptdit.vae_blocks import AttnBlock3D, ResnetBlock2D, ResnetBlock3D, fold_frames, unfold_frames
 from tests.unit.vae_tiny import one_thread  # noqa: F401 (autouse fixture)
 
 ATOL = RTOL = 1e-4
 DEBUG_RTOL = 5e-5
-
-
-def load_fixture(path):
-    with safe_open(str(path), framework="pt") as f:
-        config = json.loads(f.metadata()["config"])
-        tensors = {k: f.get_tensor(k) for k in f.keys()}
-    weights = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
-    return config, weights, {k: v for k, v in tensors.items() if not k.startswith("model.")}
 
 
 def assert_close(actual, expected, name):
@@ -61,7 +51,8 @@ def capture_debug(vae, names):
 
 @pytest.mark.parametrize("path", reference_files("vae"))
 def test_fixture(path):
-    config, weights, tensors = load_fixture(require(path))
+    fixture = load_fixture(require(path))
+    config, weights, tensors = fixture.config, fixture.state_dict, fixture.tensors
     if "input.resnet3d" in tensors:
         return check_blocks(config, weights, tensors)
     vae = vae_from_reference_config(config, weights)
