@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run the whole test suite on a fresh machine: creates .venv, installs what the tests need
 # (scripts/setup_venv.sh: torch, the pack's requirements, a real ComfyUI host; plus the test
-# requirements), then runs pytest.
+# requirements), lints with ruff, then runs pytest over every prepared host (tests/conftest.py).
 #   PTDIT_VENV            virtual environment to use/create   (default: <repo>/.venv)
 #   PTDIT_REFERENCE_DIR   golden fixtures of the official code (default: <repo>/../shared/reference)
 #   COMFYUI_PATH          an existing ComfyUI checkout to test against instead of the bundled one
@@ -31,4 +31,5 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 cd "$repo"
+"$py" -m ruff check .  # pyflakes rules (pyproject [tool.ruff]); a finding fails the run
 exec "$py" -m pytest -ra "$@" tests
