@@ -1,4 +1,5 @@
 """ComfyUI entry point of the PT-DiT node pack."""
+from .nodes.host_version import warn_if_older_host
 from .nodes.latents import PTDiTEmptyImageLatent, PTDiTEmptyMultiViewLatent, PTDiTEmptyVideoLatent
 from .nodes.loaders import PTDiTModelLoader
 from .nodes.model_folders import register_model_folders
@@ -7,6 +8,7 @@ from .nodes.samplers import PTDiTImageGrid, PTDiTSamplerT2I, PTDiTSamplerT2MV, P
 from .nodes.text_encoders import PTDiTT5Loader, PTDiTT5TextRules
 from .nodes.vae import PTDiTVAELoader
 
+warn_if_older_host()
 register_model_folders()
 
 NODE_CLASS_MAPPINGS = {

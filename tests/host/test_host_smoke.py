@@ -1,6 +1,7 @@
 """The harness itself, on stock ComfyUI nodes and the test-only node packs (tests/host/testkit)."""
 from __future__ import annotations
 
+import json
 import re
 import struct
 import time
@@ -43,6 +44,7 @@ def test_server_is_up_and_pack_imported(comfy_host):
     assert re.search(r"seconds: " + re.escape(pack_path) + r"\s*$", log, re.M), \
         "the pack is missing from ComfyUI's import-time table:\n" + comfy_host.log_tail()
     assert "Skip " + pack_path not in log, "ComfyUI found no NODE_CLASS_MAPPINGS in the pack"
+    assert "[PT-DiT] ComfyUI" not in log, "a tested host was reported as unsupported"
 
 
 def test_pack_nodes_are_well_formed(comfy_host):
@@ -81,7 +83,9 @@ def test_invalid_prompt_returns_node_errors_and_server_keeps_working(comfy_host)
 
     with pytest.raises(PromptRejected) as exc:
         comfy_host.queue_prompt({"1": {"class_type": "NoSuchNode_PTDiT", "inputs": {}}})
-    assert exc.value.error["type"] == "invalid_prompt"
+    # 0.3.75 says "invalid_prompt", 0.33 "missing_node_type": both name the unknown class.
+    assert exc.value.error["type"] in ("invalid_prompt", "missing_node_type")
+    assert "NoSuchNode_PTDiT" in json.dumps(exc.value.error)
 
     with pytest.raises(PromptRejected) as exc:
         comfy_host.queue_prompt({"1": {"class_type": "SaveImage",

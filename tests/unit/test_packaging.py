@@ -27,3 +27,10 @@ def test_torch_is_not_pinned_by_the_pack():
     """ComfyUI users bring their own torch build; the pack must not replace it."""
     requirements = (REPO / "requirements.txt").read_text().splitlines()
     assert not {"torch", "torchvision", "torchaudio"} & set(requirement_names(requirements))
+
+
+def test_registry_minimum_comfyui_is_the_oldest_tested_host():
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())
+    host_version = (REPO / "nodes" / "host_version.py").read_text()
+    oldest = re.search(r'OLDEST_TESTED = "([^"]+)"', host_version).group(1)
+    assert project["tool"]["comfy"]["requires-comfyui"] == f">={oldest}"
