@@ -112,8 +112,9 @@ def t2mv() -> dict:
 
 
 def _sweep(prompt: dict, size: int, sides: tuple[int, int, int], sampling: dict) -> tuple[dict, list]:
-    """Add three T2I samplers (same prompt and seed) with square windows ``sides`` at ``size`` px, their
-    decodes batched and laid out side by side (nodes 6-17); returns the prompt and the grid output."""
+    """Add three T2I samplers (same prompt and seed) with square windows ``sides`` at ``size`` px and
+    their decodes stitched side by side (nodes 6-16; core's Stitch Images, as the Batch Images node is
+    deprecated in current ComfyUI); returns the prompt and the stitched output."""
     decoded = []
     for i, side in enumerate(sides):
         ratio, sampler, decode = (str(6 + 3 * i + k) for k in range(3))
@@ -121,10 +122,10 @@ def _sweep(prompt: dict, size: int, sides: tuple[int, int, int], sampling: dict)
         prompt[sampler] = _t2i([ratio, 0], size, size, sampling=sampling)
         prompt[decode] = {"class_type": "VAEDecode", "inputs": {"samples": [sampler, 0], "vae": ["5", 0]}}
         decoded.append([decode, 0])
-    prompt["15"] = {"class_type": "ImageBatch", "inputs": {"image1": decoded[0], "image2": decoded[1]}}
-    prompt["16"] = {"class_type": "ImageBatch", "inputs": {"image1": ["15", 0], "image2": decoded[2]}}
-    prompt["17"] = {"class_type": "PTDiTImageGrid", "inputs": {"images": ["16", 0], "columns": 3}}
-    return prompt, ["17", 0]
+    stitch = {"direction": "right", "match_image_size": True, "spacing_width": 0, "spacing_color": "white"}
+    prompt["15"] = {"class_type": "ImageStitch", "inputs": {"image1": decoded[0], "image2": decoded[1], **stitch}}
+    prompt["16"] = {"class_type": "ImageStitch", "inputs": {"image1": ["15", 0], "image2": decoded[2], **stitch}}
+    return prompt, ["16", 0]
 
 
 def ratio_sweep() -> dict:
