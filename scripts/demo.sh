@@ -9,7 +9,7 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="${PTDIT_VENV:-$repo/.venv}"
 start=$(date +%s)
 echo "[demo.sh] preparing $venv (first run: installs PyTorch and ComfyUI, a few minutes)" >&2
-PTDIT_VENV="$venv" bash "$repo/scripts/setup_venv.sh"
+PTDIT_VENV="$venv" PTDIT_HOSTS="${PTDIT_HOSTS:-oldest}" bash "$repo/scripts/setup_venv.sh"
 echo "[demo.sh] environment ready after $(( $(date +%s) - start )) s" >&2
 cd "$repo"
 "$venv/bin/python" -m scripts.run_demo "$@"

