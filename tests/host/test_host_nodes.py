@@ -229,7 +229,11 @@ def test_interrupt_stops_a_long_sampling_run(comfy_host, tiny_model_file):
 
 @pytest.mark.parametrize("path", reference_files("ptdit", kind="rflow_sampling"))
 def test_reference_sampling_through_comfyui(comfy_host, path):
-    """The official RFlow sampler fixtures reproduced by ComfyUI's own Euler sampling with our model."""
+    """The official RFlow sampler fixtures reproduced by ComfyUI's own Euler sampling with our model,
+    within the unit tier's atol of 1e-5 (tests/unit/test_ptdit_reference.py). The same float32 CPU
+    maths runs in both; the host adds only ComfyUI's sigma <-> timestep and latent-scale round
+    trips. Measured on rflow_sampling (max |output| 4.5): unit tier 1.7e-6, ComfyUI 0.3.75 1.9e-6,
+    0.33.0 1.9e-6."""
     path = require(path)
     local = comfy_host.model_path("diffusion_models", path.name)
     shutil.copy(path, local)  # the fixture is also a valid checkpoint (reference config in its metadata)
@@ -240,4 +244,4 @@ def test_reference_sampling_through_comfyui(comfy_host, path):
     }, timeout=300)
     report = json.loads(result.outputs["run"]["text"][0])
     print(f"{path.stem} through ComfyUI: max abs error {report['max_abs_error']:.3e}")
-    assert report["max_abs_error"] <= 1e-4
+    assert report["max_abs_error"] <= 1e-5
