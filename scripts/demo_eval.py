@@ -1,6 +1,7 @@
 """Measure the demo models with the synthetic-data detectors.
 
     python -m scripts.demo_eval t2i|t2v|t2mv [--samples N] [--steps S] [--cfg C] [--seed K] [--grid PNG]
+                                  [--size PX] [--window F H W]
 
 Prints JSON: detector accuracy on (a) VAE reconstructions of ground-truth T2I images (the VAE's
 ceiling) and (b) outputs generated from every prompt of the task with the official RFlow Euler
@@ -15,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ptdit import WindowSettings
 from scripts import demo_data as data
 from scripts import demo_detect as detect
 from scripts import demo_runtime as rt
@@ -39,8 +41,10 @@ TASKS = {  # labels, prompt, detector, fields checked, pixel frames per sample
 
 
 def generation(task: str, models: Path, samples: int = 1, steps: int = 20, cfg: float = 4.0, seed: int = 0,
-               size: int = 64, batch: int = 48) -> tuple[dict[str, float], np.ndarray, list[dict]]:
-    """Generate ``samples`` outputs per prompt of ``task`` and read them back with its detector.
+               size: int = 64, batch: int = 48, window: WindowSettings | None = None
+               ) -> tuple[dict[str, float], np.ndarray, list[dict]]:
+    """Generate ``samples`` outputs per prompt of ``task`` at ``size`` px and read them back with its
+    detector; ``window`` overrides the checkpoint's window (= proxy) ratios.
 
     Returns (rates, pixels (N, T, H, W, 3), labels). T2V latents are decoded as one causal clip
     (1 + 4k frames); T2MV latents hold one view per latent frame and are decoded as an image batch,
@@ -57,7 +61,8 @@ def generation(task: str, models: Path, samples: int = 1, steps: int = 20, cfg: 
     outputs = []
     for i in range(0, len(labels), batch):
         prompts = [make_prompt(label) for label in labels[i:i + batch]]
-        z = rt.generate(dit, text, prompts, shape, size, frames=frames, steps=steps, cfg=cfg, seed=seed + i)
+        z = rt.generate(dit, text, prompts, shape, size, frames=frames, steps=steps, cfg=cfg, seed=seed + i,
+                        window=window)
         if task == "t2i":
             outputs.append(rt.decode_latents(vae, z[:, :, None]))
         elif task == "t2v":
@@ -79,11 +84,16 @@ def main(argv=None) -> None:
     parser.add_argument("--cfg", type=float, default=4.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--grid", help="save 12 generated samples (spread over the prompts) as one PNG here")
+    parser.add_argument("--size", type=int, default=64, help="sample side in pixels (the models are trained at 64)")
+    parser.add_argument("--window", type=int, nargs=3, metavar=("F", "H", "W"),
+                        help="window = proxy ratio in tokens (default: the checkpoint's)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     models = Path(args.models)
     recon = t2i_reconstruction_rate(rt.load_vae(models / rt.VAE_FILE))
-    rates, pixels, _ = generation(args.task, models, args.samples, args.steps, args.cfg, args.seed)
+    window = WindowSettings(tuple(args.window), tuple(args.window)) if args.window else None
+    rates, pixels, _ = generation(args.task, models, args.samples, args.steps, args.cfg, args.seed, args.size,
+                                  window=window)
     if args.grid:
         from PIL import Image
 
@@ -92,7 +102,8 @@ def main(argv=None) -> None:
             rows = [np.concatenate(rows[r * 6:(r + 1) * 6], 1) for r in range(len(rows) // 6)]
         Image.fromarray((np.concatenate(rows) * 255).round().astype(np.uint8)).save(args.grid)
     print(json.dumps(dict(task=args.task, vae_reconstruction_t2i=recon, generation=rates, samples=len(pixels),
-                          steps=args.steps, cfg=args.cfg, seed=args.seed), indent=1))
+                          steps=args.steps, cfg=args.cfg, seed=args.seed, size=args.size, window=args.window),
+                     indent=1))
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from ptdit import PTDiT
+from ptdit import PTDiT, WindowSettings
 from ptdit.flow import euler_sample, guided_velocity, rflow_timesteps, shift_ratio
 from ptdit.loader import load_ptdit
 from ptdit.t5_encoder import has_tokenizer
@@ -144,16 +144,18 @@ class TextEncoder:
 
 @torch.no_grad()
 def generate(dit: PTDiT, text: TextEncoder, prompts: Sequence[str], latent_shape: tuple[int, ...],
-             pixel_size: int, frames: int = 1, steps: int = 20, cfg: float = 4.0, seed: int = 0) -> torch.Tensor:
+             pixel_size: int, frames: int = 1, steps: int = 20, cfg: float = 4.0, seed: int = 0,
+             window: WindowSettings | None = None) -> torch.Tensor:
     """Sample DiT latents with the official RFlow Euler schedule and CFG (empty negative prompt).
 
     ``latent_shape`` = (C, h, w) for images or (C, t, h, w) for clips/views; returns
-    (B, *latent_shape). ``frames`` is the pixel frame count that enters the schedule's shift.
+    (B, *latent_shape). ``frames`` is the pixel frame count that enters the schedule's shift;
+    ``window`` overrides the checkpoint's window and proxy ratios.
     """
     states, mask = text([*prompts, *[""] * len(prompts)])
     noise = torch.randn((len(prompts), *latent_shape), generator=torch.Generator().manual_seed(seed))
     timesteps = rflow_timesteps(steps, pixel_size, pixel_size, frames)
-    return euler_sample(lambda z, t: guided_velocity(dit, z, t, states, mask, cfg), noise, timesteps)
+    return euler_sample(lambda z, t: guided_velocity(dit, z, t, states, mask, cfg, window=window), noise, timesteps)
 
 
 def load_dit(path: Path) -> PTDiT:

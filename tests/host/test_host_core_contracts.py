@@ -92,10 +92,11 @@ def test_video_vae_subclass_with_stock_decode_encode_nodes(comfy_host):
         "vae": {"class_type": "PTDiTProbeVAE", "inputs": {}},
         "latent": {"class_type": "EmptyHunyuanLatentVideo",
                    "inputs": {"width": 64, "height": 48, "length": 9, "batch_size": 1}},
-        # 16-channel empty latent -> our VAE wants 4: cut it with a stock node first
-        "slice": {"class_type": "PTDiTProbeModel", "inputs": {"shift": 3.0}},
+        # The stock empty latent has 16 channels; KSampler cuts an all-zero latent to the probe
+        # model's 4 latent channels (comfy.sample.fix_empty_latent_channels), which the VAE takes.
+        "model": {"class_type": "PTDiTProbeModel", "inputs": {"shift": 3.0}},
         "sampler": {"class_type": "KSampler",
-                    "inputs": {"model": ["slice", 0], "seed": 5, "steps": 1, "cfg": 1.0,
+                    "inputs": {"model": ["model", 0], "seed": 5, "steps": 1, "cfg": 1.0,
                                "sampler_name": "euler", "scheduler": "simple",
                                "positive": ["pos", 0], "negative": ["pos", 0],
                                "latent_image": ["latent", 0], "denoise": 1.0}},

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 import zlib
 from pathlib import Path
 
@@ -90,6 +91,16 @@ def test_loader_lists_diffusion_models_and_ptdit_folder(comfy_host, tiny_model_f
     assert tiny_model_file in names and "in_ptdit_folder.safetensors" in names
 
 
+def _progress(comfy_host, prompt_id: str, node_id: str) -> list:
+    """(value, max) of every websocket progress update of one node, once the prompt's end has arrived
+    there too (the host's ``wait`` reads the history, which the websocket may trail)."""
+    deadline = time.monotonic() + 30
+    while not comfy_host.events(prompt_id, "execution_success") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return [(e["data"]["value"], e["data"]["max"]) for e in comfy_host.events(prompt_id, "progress")
+            if e["data"].get("node") == node_id]
+
+
 def _saved_latent(comfy_host, result):
     files = comfy_host.output_files(result, node_id="save", kind="latents")
     assert files, result.describe()
@@ -104,7 +115,8 @@ def test_t2i_workflow_with_ratio_and_window_nodes_writes_latents(comfy_host, tin
     latent = _saved_latent(comfy_host, result)
     assert latent.shape == (2, 4, 6, 8) and torch.isfinite(latent).all() and latent.abs().max() > 0
     # Progress reached the websocket: one update per sampling step.
-    assert comfy_host.events(result.prompt_id, "progress")
+    steps = SAMPLING["steps"]
+    assert _progress(comfy_host, result.prompt_id, "s") == [(i, steps) for i in range(1, steps + 1)]
 
 
 def test_ratio_and_window_nodes_change_the_result(comfy_host, tiny_model_file):
@@ -117,15 +129,21 @@ def test_ratio_and_window_nodes_change_the_result(comfy_host, tiny_model_file):
 
 
 def test_stock_ksampler_and_model_sampling_nodes_drive_the_model(comfy_host, tiny_model_file):
-    graph = _graph(tiny_model_file, {"class_type": "KSampler", "inputs": {
-        "latent_image": ["empty", 0], "seed": 5, "steps": 2, "cfg": 3.0, "sampler_name": "euler",
-        "scheduler": "simple", "denoise": 1.0}}, ratio={**MANUAL, "mode": "auto"})
-    graph["empty"] = {"class_type": "PTDiTEmptyImageLatent",
-                      "inputs": {"resolution": "custom", "width": 64, "height": 32, "batch_size": 1}}
-    graph["shift"] = {"class_type": "ModelSamplingSD3", "inputs": {"model": graph["s"]["inputs"]["model"], "shift": 2.0}}
-    graph["s"]["inputs"]["model"] = ["shift", 0]
-    result = comfy_host.run(graph, timeout=300)
-    assert _saved_latent(comfy_host, result).shape == (1, 4, 4, 8)
+    """Stock KSampler samples the PT-DiT MODEL, and ModelSamplingSD3's shift changes the result."""
+    latents = {}
+    for shift in (1.0, 2.0):
+        graph = _graph(tiny_model_file, {"class_type": "KSampler", "inputs": {
+            "latent_image": ["empty", 0], "seed": 5, "steps": 2, "cfg": 3.0, "sampler_name": "euler",
+            "scheduler": "simple", "denoise": 1.0}}, ratio={**MANUAL, "mode": "auto"})
+        graph["empty"] = {"class_type": "PTDiTEmptyImageLatent",
+                          "inputs": {"resolution": "custom", "width": 64, "height": 32, "batch_size": 1}}
+        graph["shift"] = {"class_type": "ModelSamplingSD3",
+                          "inputs": {"model": graph["s"]["inputs"]["model"], "shift": shift}}
+        graph["s"]["inputs"]["model"] = ["shift", 0]
+        latents[shift] = _saved_latent(comfy_host, comfy_host.run(graph, timeout=300))
+        assert latents[shift].shape == (1, 4, 4, 8) and torch.isfinite(latents[shift]).all()
+    change = (latents[2.0] - latents[1.0]).abs().max()
+    assert change > 1e-2 * latents[1.0].abs().max(), f"shift 2 vs 1 changed the latent by only {change:.2e}"
 
 
 def test_video_and_multiview_samplers_and_grid(comfy_host, tiny_model_file):
@@ -202,9 +220,9 @@ def test_missing_model_file_is_a_clear_node_error(comfy_host, tiny_model_file):
     assert fine.ok
 
 
-def test_interrupt_stops_a_long_sampling_run_promptly(comfy_host, tiny_model_file):
-    import time
-
+def test_interrupt_stops_a_long_sampling_run(comfy_host, tiny_model_file):
+    """The interrupt ends sampling before its last step (the latency is measured by
+    benchmarks/interrupt_latency.py)."""
     long_run = _graph(tiny_model_file, {"class_type": "PTDiTSamplerT2I", "inputs": {
         "width": 512, "height": 512, "batch_size": 2, **{**SAMPLING, "steps": 200}}})
     prompt_id = comfy_host.queue_prompt(long_run)
@@ -212,17 +230,20 @@ def test_interrupt_stops_a_long_sampling_run_promptly(comfy_host, tiny_model_fil
     deadline = time.monotonic() + 120
     while not comfy_host.events(prompt_id, "progress") and time.monotonic() < deadline:
         time.sleep(0.2)  # wait until sampling itself is under way
-    start = time.monotonic()
     comfy_host.interrupt(prompt_id)
     result = comfy_host.wait(prompt_id, timeout=120)
-    assert result.interrupted and time.monotonic() - start < 30
+    assert result.interrupted and not result.ok
     progress = comfy_host.events(prompt_id, "progress")
     assert progress and progress[-1]["data"]["value"] < 200
 
 
 @pytest.mark.parametrize("path", reference_files("ptdit", kind="rflow_sampling"))
 def test_reference_sampling_through_comfyui(comfy_host, path):
-    """The official RFlow sampler fixtures reproduced by ComfyUI's own Euler sampling with our model."""
+    """The official RFlow sampler fixtures reproduced by ComfyUI's own Euler sampling with our model,
+    within the unit tier's atol of 1e-5 (tests/unit/test_ptdit_reference.py). The same float32 CPU
+    maths runs in both; the host adds only ComfyUI's sigma <-> timestep and latent-scale round
+    trips. Measured on rflow_sampling (max |output| 4.5): unit tier 1.7e-6, ComfyUI 0.3.75 1.9e-6,
+    0.33.0 1.9e-6."""
     path = require(path)
     local = comfy_host.model_path("diffusion_models", path.name)
     shutil.copy(path, local)  # the fixture is also a valid checkpoint (reference config in its metadata)
@@ -233,4 +254,4 @@ def test_reference_sampling_through_comfyui(comfy_host, path):
     }, timeout=300)
     report = json.loads(result.outputs["run"]["text"][0])
     print(f"{path.stem} through ComfyUI: max abs error {report['max_abs_error']:.3e}")
-    assert report["max_abs_error"] <= 1e-4
+    assert report["max_abs_error"] <= 1e-5

@@ -51,6 +51,9 @@ def test_pack_nodes_are_well_formed(comfy_host):
     """Every node the pack registers has a category, a display name and input tooltips."""
     info = comfy_host.object_info()
     ours = {k: v for k, v in info.items() if v.get("python_module") == PACK_MODULE}
+    # Found under the pack's module: every "PT-DiT ..." node and no other (the test packs say "PTDiT test").
+    named = {k for k, v in info.items() if (v.get("display_name") or "").startswith("PT-DiT ")}
+    assert len(ours) >= 10 and set(ours) == named, sorted(set(ours) ^ named)
     for name, node in ours.items():
         assert node["category"], name
         assert node["display_name"], name
@@ -127,7 +130,7 @@ def test_progress_events_reach_the_websocket(comfy_host):
 
 
 def test_interrupt_stops_a_running_prompt(comfy_host):
-    t0 = time.monotonic()
+    """The node stops before its last step (latency: benchmarks/interrupt_latency.py)."""
     pid = comfy_host.queue_prompt({"1": {"class_type": "PTDiTTestSleep",
                                          "inputs": {"steps": 3000, "step_seconds": 0.02,
                                                     "tag": "interrupt"}}})
@@ -136,7 +139,7 @@ def test_interrupt_stops_a_running_prompt(comfy_host):
     comfy_host.interrupt(pid)
     result = comfy_host.wait(pid, timeout=60)
     assert result.interrupted and not result.ok, result.messages
-    assert time.monotonic() - t0 < 50  # the full run would take 60 s
+    assert "1" not in result.outputs  # the node never reached its return
     comfy_host.run(empty_image_prompt("ptdit_after_interrupt"))
 
 

@@ -14,9 +14,11 @@ from ptdit.vae_config import infer_config
 from scripts import demo_runtime as rt
 from tests.unit.vae_tiny import one_thread  # noqa: F401 (autouse fixture: generation is single-threaded)
 
-T2I_THRESHOLD = 0.80  # the issue's target: all four fields (colour, shape, background, position) right
-T2MV_THRESHOLD = 0.80  # colour and solid right and the same object in every view
-T2V_THRESHOLD = 0.70  # colour right and the shape moving the asked way (measured 0.78; chance 1/16)
+# Floors one sample under what the committed models measure with these settings (seed 1234, 20 steps,
+# CFG 4); a change that costs a second sample fails. The demo issue's target is 0.80 for each task.
+T2I_THRESHOLD = 0.875  # all four fields right: measured 127/144 = 0.882 (chance 1/144)
+T2MV_THRESHOLD = 0.93  # colour and solid right, same object in every view: measured 16/16 = 1.0
+T2V_THRESHOLD = 0.76  # colour right, moving the asked way: measured 111/144 = 0.771, under the target (chance 1/16)
 
 
 def _require(*names: str):
@@ -77,8 +79,7 @@ def generated(task: str, samples: int):
 
 
 def test_demo_t2i_generates_the_prompt():
-    """One sample per T2I prompt (144). Chance is 1/144 for all four fields; the committed weights
-    measure 0.88 (model card)."""
+    """One sample per T2I prompt (144); see T2I_THRESHOLD."""
     rates, images, labels = generated("t2i", samples=1)
     assert images.shape == (len(labels), 1, 64, 64, 3)
     assert rates["all"] >= T2I_THRESHOLD, rates

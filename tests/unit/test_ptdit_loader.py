@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 import pickle
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -12,7 +14,7 @@ from ptdit import PRESETS, PTDiT
 from ptdit.checkpoint import CheckpointError
 from ptdit.convert import main as convert_main
 from ptdit.loader import infer_config, load_ptdit
-from tests.reference_io import reference_files, require
+from tests.reference_io import REPO_ROOT, reference_files, require
 from tests.unit.tiny import TINY, tiny_inputs, tiny_model
 
 torch.set_grad_enabled(False)
@@ -96,7 +98,7 @@ def test_key_mismatch_is_reported_in_plain_words(tmp_path):
     assert "proj_out.bias (file (5,), model (32,))" in text
 
 
-def test_arbitrary_pickles_are_refused(tmp_path):
+def test_arbitrary_pickles_are_refused(tmp_path, capsys):
     class Payload:
         def __reduce__(self):
             return (print, ("this must never run",))
@@ -106,6 +108,7 @@ def test_arbitrary_pickles_are_refused(tmp_path):
         pickle.dump({"state_dict": Payload()}, f)
     with pytest.raises(CheckpointError, match="weights-only"):
         load_ptdit(path)
+    assert "this must never run" not in capsys.readouterr().out  # the payload's print never ran
 
 
 @pytest.mark.parametrize("name, message", [
@@ -148,9 +151,17 @@ def test_converter_round_trip(tmp_path, dtype, tol):
     assert (loaded(x, t, ctx, mask) - ref).abs().max() <= tol * ref.abs().max()
 
 
-def test_converter_reports_errors_without_traceback(tmp_path, capsys):
+@pytest.mark.parametrize("args, message", [
+    (["out.safetensors", "--num-heads", "3"], "error: num_heads=3 must divide the hidden width 32"),
+    (["out.bin"], "error: output must be a .safetensors file"),
+])
+def test_converter_reports_errors_without_traceback(tmp_path, args, message):
+    """``python -m ptdit.convert`` as a user runs it: exit status 2 and one line on stderr."""
     src = tmp_path / "in.safetensors"
     save_file(tiny_model().state_dict(), str(src))
-    assert convert_main([str(src), str(tmp_path / "out.safetensors"), "--num-heads", "3"]) == 2
-    assert "num_heads=3 must divide the hidden width 32" in capsys.readouterr().err
-    assert convert_main([str(src), str(tmp_path / "out.bin")]) == 2
+    done = subprocess.run([sys.executable, "-m", "ptdit.convert", str(src), str(tmp_path / args[0]), *args[1:]],
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith(message) and done.stderr.count("\n") == 1, done.stderr
+    assert "Traceback" not in done.stderr and done.stdout == ""
+    assert not (tmp_path / args[0]).exists()

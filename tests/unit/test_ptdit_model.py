@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from ptdit import WindowSettings
+from ptdit.attention import sdpa
 from tests.unit.tiny import tiny_inputs, tiny_model
 
 torch.set_grad_enabled(False)
@@ -102,17 +103,37 @@ def test_layouts_are_cached_per_shape_and_never_stale():
 
 
 def test_bf16_weights_run_in_bf16_and_stay_close():
+    """Every tensor entering or leaving a block's layers, and every q/k/v of attention, is bf16."""
     model = tiny_model()
     x, t, ctx, mask = tiny_inputs()
     ref = model(x, t, ctx, mask)
-    out = model.to(torch.bfloat16)(x, t, ctx, mask)
+    model.to(torch.bfloat16)
+    seen = []
+
+    def record(module, args, out):
+        seen.extend((type(module).__name__, a.dtype) for a in (*args, out) if isinstance(a, torch.Tensor))
+
+    def attention(q, k, v, bias):
+        seen.extend(("attention_fn", a.dtype) for a in (q, k, v))
+        return sdpa(q, k, v, bias)
+
+    for block in model.transformer_blocks:
+        for module in block.modules():
+            module.register_forward_hook(record)
+    out = model(x, t, ctx, mask, attention_fn=attention)
+    names = {name for name, _ in seen}
+    assert {"PTDiTBlock", "Attention", "Linear", "LayerNorm", "FeedForward", "attention_fn"} <= names
+    assert {dtype for _, dtype in seen} == {torch.bfloat16}, sorted(set(seen), key=str)
     assert out.dtype == torch.float32
     assert (out - ref).abs().max() < 0.1 * ref.abs().max()
 
 
 def test_meta_device_build_allocates_nothing():
+    """Parameters and buffers (the native-grid pos_embed table included) all stay on meta."""
     model = tiny_model().__class__(tiny_model().config, device="meta")
-    assert all(p.is_meta for p in model.parameters())
+    tensors = dict(model.named_parameters()) | dict(model.named_buffers())
+    assert "pos_embed.pos_embed" in tensors and len(tensors) == len(model.state_dict())
+    assert [name for name, tensor in tensors.items() if not tensor.is_meta] == []
 
 
 @pytest.mark.parametrize("bad, message", [

@@ -1,18 +1,16 @@
 """The widget's maths (web/ptdit_ratio_math.js, run in node) gives the same numbers as the Python side.
 
-Compared exhaustively where it is cheap (the paper's table for every grid up to 256 x 256 tokens,
-the token grid of every size the size widgets allow) and on a table of grids x ratios for the
-read-out (attention cost, proxy tokens, windows, padding). Also checks nodes/options.py's tiling
-rule, which is pure Python but lives in the ComfyUI adapter package.
+Compared exhaustively where it is cheap (the paper's table for every grid up to 256 x 256 tokens)
+and on a table of grids x ratios for the read-out (attention cost, proxy tokens, windows, padding)
+and the choices. Also checks nodes/options.py's tiling rule, which is pure Python but lives in the
+ComfyUI adapter package. The token grid of a target size is checked against the Proxy Ratio node
+itself in tests/inproc/test_ratio_grid_js.py (that node needs ComfyUI).
 """
 from __future__ import annotations
 
 import importlib
 import itertools
-import json
 import re
-import shutil
-import subprocess
 import sys
 import types
 from decimal import Decimal
@@ -22,28 +20,20 @@ import pytest
 
 from ptdit import PRESETS, PTDiTConfig, WindowSettings
 from ptdit.complexity import _geometry, attention_ratio, latent_grid
-from tests.reference_io import IN_CI
+from tests.widget_math import run_math_js
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-MATH_JS = REPO_ROOT / "web" / "ptdit_ratio_math.js"
 RATIO_MAX = 64
 
-NODE_SCRIPT = r"""
-import { readFileSync } from "node:fs";
-const m = await import(process.argv[1]);
-const q = JSON.parse(readFileSync(0, "utf8"));
-const out = {
+OUTPUTS = """{
   constants: { VAE_SPATIAL: m.VAE_SPATIAL, VAE_TEMPORAL: m.VAE_TEMPORAL, PATCH: m.PATCH, TRAINED: m.TRAINED },
   paper: q.paper.map((g) => m.paperDefault(g)),
   checkpoint: q.grids.map((g) => m.checkpointDefault(g)),
-  grid: q.sizes.map(([w, h, f]) => m.tokenGrid(w, h, f)),
   readout: q.readout.map(([g, window, proxy]) => m.readout(g, { window, proxy })),
   percent: q.readout.map(([g, window, proxy]) => m.percent(m.readout(g, { window, proxy }).ratio)),
   problems: q.readout.map(([g, window, proxy]) => m.problems(g, { window, proxy }, q.largest)),
   choices: q.grids.map((g) => m.choices(g, [g[0], g[1], g[2]], q.largest)),
-};
-process.stdout.write(JSON.stringify(out));
-"""
+}"""
 
 
 def pack_module(name: str):
@@ -55,26 +45,11 @@ def pack_module(name: str):
     return importlib.import_module(f"ptdit_pack.{name}")
 
 
-def run_js(query: dict) -> dict:
-    node = shutil.which("node")
-    if node is None:
-        why = "NODE.JS NOT FOUND: the widget maths cannot be compared with Python (install nodejs)"
-        if IN_CI:
-            pytest.fail(why)
-        pytest.skip(why)
-    done = subprocess.run([node, "--input-type=module", "-e", NODE_SCRIPT, MATH_JS.as_uri()],
-                          input=json.dumps(query), capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
-
-
-def preview_grid(width: int, height: int, frames: int):
-    """What the node accepts as a preview size (nodes/latents.py rules), as a token grid."""
-    if width % 16 or height % 16 or not 16 <= width <= 4096 or not 16 <= height <= 4096:
-        return None
-    if frames < 1 or (frames - 1) % 4:
-        return None
-    return list(latent_grid(height, width, 1 + (frames - 1) // 4))
+def paired(asked: list, answered: list, at_least: int):
+    """(query item, JS answer) pairs; fails if JS answered another number of items or too few were asked."""
+    assert len(asked) >= at_least, f"only {len(asked)} cases"
+    assert len(answered) == len(asked), f"JS answered {len(answered)} of {len(asked)} cases"
+    return zip(asked, answered)
 
 
 GRIDS = [latent_grid(h, w, f) for (w, h, f) in [
@@ -98,17 +73,14 @@ def ratio_table():
 
 @pytest.fixture(scope="module")
 def js_and_query():
-    sizes = [(w, h, f) for w in range(16, 4097, 16) for h in (16, 512, 832, 1024, 4096) for f in (1,)]
-    sizes += [(w, 512, f) for w in (0, 8, 1000, 512) for f in (0, 1, 2, 5, 6, 17, 93, 257)]
     query = {
         "paper": [[f, r, c] for f in (1,) for r in range(1, 257) for c in range(1, 257)]
                  + [[f, r, c] for f in (2, 3, 4, 5, 65) for r in (1, 8, 32, 64) for c in (4, 64)],
         "grids": [list(g) for g in GRIDS] + [[1, 4, 64], [2, 6, 3]],
-        "sizes": sizes,
         "readout": ratio_table(),
         "largest": RATIO_MAX,
     }
-    return run_js(query), query
+    return run_math_js(OUTPUTS, query), query
 
 
 def test_constants_match_python(js_and_query):
@@ -124,7 +96,7 @@ def test_constants_match_python(js_and_query):
 
 def test_paper_table_matches_for_every_grid(js_and_query):
     js, query = js_and_query
-    for grid, got in zip(query["paper"], js["paper"]):
+    for grid, got in paired(query["paper"], js["paper"], at_least=256 * 256):
         want = WindowSettings.paper_default(tuple(grid))
         assert (got["window"], got["proxy"]) == (list(want.compress), list(want.proxy)), grid
 
@@ -133,21 +105,15 @@ def test_checkpoint_mode_matches_window_options(js_and_query):
     js, query = js_and_query
     options = pack_module("nodes.options")
     config = PRESETS["qihoo-t2i-1.1b"]
-    for grid, got in zip(query["grids"], js["checkpoint"]):
+    for grid, got in paired(query["grids"], js["checkpoint"], at_least=len(GRIDS)):
         want = options.WindowOptions("checkpoint").resolve(config, tuple(grid))
         assert (got["window"], got["proxy"]) == (list(want.compress), list(want.proxy)), grid
-
-
-def test_token_grid_matches_the_node_rules(js_and_query):
-    js, query = js_and_query
-    for (w, h, f), got in zip(query["sizes"], js["grid"]):
-        assert got == preview_grid(w, h, f), (w, h, f)
 
 
 def test_readout_matches_complexity(js_and_query):
     js, query = js_and_query
     checked = 0
-    for (grid, window, proxy), got in zip(query["readout"], js["readout"]):
+    for (grid, window, proxy), got in paired(query["readout"], js["readout"], at_least=1000):
         try:
             settings = WindowSettings(tuple(window), tuple(proxy))
         except ValueError:
@@ -164,6 +130,7 @@ def test_readout_matches_complexity(js_and_query):
 def test_percent_is_formatted_like_python(js_and_query):
     js, query = js_and_query
     ties = 0
+    assert len(js["percent"]) == len(js["readout"])
     for (grid, window, proxy), got, text in zip(query["readout"], js["readout"], js["percent"]):
         assert text == f"{100 * got['ratio']:.2f}", (grid, window, proxy)
         scaled = Decimal(100 * got["ratio"]) * 1000  # exact value of the double
@@ -176,7 +143,7 @@ def test_validity_matches_python(js_and_query):
     js, query = js_and_query
     options = pack_module("nodes.options")
     seen = set()
-    for (grid, window, proxy), problems in zip(query["readout"], js["problems"]):
+    for (grid, window, proxy), problems in paired(query["readout"], js["problems"], at_least=1000):
         try:
             options.WindowOptions("manual", tuple(window), tuple(proxy)).check_tiling(tuple(grid), RATIO_MAX)
             valid = True
@@ -187,13 +154,32 @@ def test_validity_matches_python(js_and_query):
     assert seen == {True, False}
 
 
+def accepted(check) -> bool:
+    try:
+        check()
+    except ValueError:
+        return False
+    return True
+
+
 def test_choices_are_exactly_the_valid_values(js_and_query):
+    """Window choices per axis are the sides check_tiling accepts; proxy choices (for a window as large
+    as the grid) are the ratios WindowSettings accepts; both within the inputs' 1..RATIO_MAX."""
     js, query = js_and_query
-    for grid, got in zip(query["grids"], js["choices"]):
-        for axis in range(3):
-            assert got["window"][axis] == [d for d in range(1, min(grid[axis], RATIO_MAX) + 1)
-                                           if grid[axis] % d == 0]
-        assert got["proxy"][0] == [grid[0]]
+    options = pack_module("nodes.options")
+
+    def on_axis(base, axis, value):
+        return tuple(value if i == axis else b for i, b in enumerate(base))
+
+    def tiles(grid, axis, side):
+        window = on_axis((1, 1, 1), axis, side)
+        options.WindowOptions("manual", window, window).check_tiling(grid, RATIO_MAX)
+
+    for grid, got in paired([tuple(g) for g in query["grids"]], js["choices"], at_least=len(GRIDS)):
+        sides = range(1, RATIO_MAX + 1)
+        assert got["window"] == [[v for v in sides if accepted(lambda: tiles(grid, axis, v))] for axis in range(3)]
+        assert got["proxy"] == [[v for v in sides if accepted(lambda: WindowSettings(grid, on_axis(grid, axis, v)))]
+                                for axis in range(3)], grid
 
 
 def test_tiling_error_names_input_value_and_allowed_values():
