@@ -118,8 +118,7 @@ class PTDiTT5Tokenizer(comfy.sd1_clip.SDTokenizer):
                          pad_to_max_length=False, min_length=1, tokenizer_data={})
         self.max_tokens = max_tokens
         self.tokenizer_path = tokenizer_path
-        self.hf_tokenizer = hf_tokenizer
-        self.clean = clean
+        self.hf_tokenizer = hf_tokenizer  # uncleaned, for the Text Rules node
         self._cut_prompts: set[str] = set()
 
     def tokenize_with_weights(self, text: str, return_word_ids=False, tokenizer_options={}, **kwargs):
