@@ -4,7 +4,7 @@ The reference pipeline cleans a prompt twice with the same rules before T5 token
 percent-escapes decoded, lower case, URLs, HTML tags, ``@handles``, CJK characters, numeric tags,
 file names and web-shop boilerplate removed, dashes and quotes unified, noise punctuation turned
 into spaces, runs of whitespace collapsed and stray punctuation trimmed from both ends. This module
-states those rules as a table written for this pack; :func:`clean_prompt` is the only entry point.
+states those rules as a table written for this pack; :func:`clean_prompt` applies them.
 
 Optional helpers: ``ftfy`` (when installed) repairs mis-decoded text ("cafÃ©" → "café") as
 PixArt's does; without it that repair is skipped. HTML is read with the standard library's
