@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from .api import io
 from .model_folders import PTDIT_FOLDER, find_file, list_files
-from .model_loading import WEIGHT_DTYPES, load_ptdit_model
+from .model_loading import load_ptdit_model
+from .options import WEIGHT_DTYPES
 
 MODEL_FOLDERS = (PTDIT_FOLDER, "diffusion_models")
 

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import os
 
-import torch
-
 import comfy.model_management
 import comfy.model_patcher
 import comfy.utils
@@ -13,21 +11,13 @@ from ..ptdit import PTDiT
 from ..ptdit.checkpoint import CheckpointError
 from ..ptdit.loader import check_state_dict, find_state_dict, infer_config
 from .comfy_model import PTDiTSupportedModel
-
-WEIGHT_DTYPES = {
-    "default": None,
-    "bf16": torch.bfloat16,
-    "fp16": torch.float16,
-    "fp32": torch.float32,
-    "fp8_e4m3fn": torch.float8_e4m3fn,
-}
+from .options import weight_dtype_of
 
 
 def load_ptdit_model(path: str, weight_dtype: str = "default") -> comfy.model_patcher.ModelPatcher:
     """Read ``path`` with ComfyUI's safe loader and build a MODEL; ``ValueError`` names the file."""
     name = os.path.basename(path)
-    if weight_dtype not in WEIGHT_DTYPES:
-        raise ValueError(f"weight_dtype must be one of {', '.join(WEIGHT_DTYPES)}, got {weight_dtype!r}")
+    unet_dtype = weight_dtype_of(weight_dtype)
     try:
         raw, metadata = comfy.utils.load_torch_file(path, safe_load=True, return_metadata=True)
         state_dict = find_state_dict(raw)
@@ -41,7 +31,6 @@ def load_ptdit_model(path: str, weight_dtype: str = "default") -> comfy.model_pa
     model_config = PTDiTSupportedModel({"image_model": "ptdit", "ptdit_config": config.to_dict()})
     load_device = comfy.model_management.get_torch_device()
     offload_device = comfy.model_management.unet_offload_device()
-    unet_dtype = WEIGHT_DTYPES[weight_dtype]
     if unet_dtype is None:
         unet_dtype = comfy.model_management.unet_dtype(
             model_params=comfy.utils.calculate_parameters(state_dict),

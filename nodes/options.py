@@ -1,7 +1,8 @@
-"""Per-MODEL PT-DiT window options, stored in ``model_options["transformer_options"]["ptdit"]``.
+"""Options the nodes share: the weight-storage dtypes of every loader, and the per-MODEL PT-DiT
+window options stored in ``model_options["transformer_options"]["ptdit"]``.
 
-The Proxy Ratio and Window Attention nodes clone a MODEL and set these; the diffusion model
-resolves them against the actual latent at every call (so one MODEL serves any resolution).
+The Proxy Ratio and Window Attention nodes clone a MODEL and set the window options; the diffusion
+model resolves them against the actual latent at every call (so one MODEL serves any resolution).
 Kept free of ComfyUI imports so it can be unit-tested alone.
 """
 from __future__ import annotations
@@ -10,9 +11,22 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Optional
 
+import torch
+
 from ..ptdit import PTDiTConfig, WindowSettings
 
 TRANSFORMER_OPTIONS_KEY = "ptdit"
+# Weight storage a loader offers; None = ComfyUI's choice for the device.
+WEIGHT_DTYPES = {"default": None, "fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16,
+                 "fp8_e4m3fn": torch.float8_e4m3fn}
+
+
+def weight_dtype_of(choice: str, input_name: str = "weight_dtype") -> Optional[torch.dtype]:
+    """The torch dtype of a loader's weight-dtype choice (None = ComfyUI's choice); ``ValueError``
+    naming the input and the choices for anything else."""
+    if choice not in WEIGHT_DTYPES:
+        raise ValueError(f"{input_name} must be one of {', '.join(WEIGHT_DTYPES)}, got {choice!r}")
+    return WEIGHT_DTYPES[choice]
 MODES = ("checkpoint", "auto", "manual")
 
 

@@ -40,7 +40,7 @@ def _text(positive: str, transformer: str = TRANSFORMER, text_encoder: str = TEX
     return {
         "1": {"class_type": "PTDiTT5Loader", "inputs": {"text_encoder": text_encoder, "tokenizer": "auto",
                                                           "device": "default", "dtype": "default",
-                                                          "offload_when_idle": True}},
+                                                          "offload_when_idle": True, "clean_prompts": True}},
         "2": {"class_type": "CLIPTextEncode", "inputs": {"clip": ["1", 0], "text": positive}},
         "3": {"class_type": "CLIPTextEncode", "inputs": {"clip": ["1", 0], "text": ""}},
         "4": {"class_type": "PTDiTModelLoader", "inputs": {"model_name": transformer, "weight_dtype": "default"}},
@@ -141,7 +141,7 @@ def stock_ksampler() -> dict:
     prompt = _text(PROMPT)
     prompt["2"]["inputs"]["clip"] = ["6", 0]
     prompt["3"]["inputs"]["clip"] = ["6", 0]
-    prompt["6"] = {"class_type": "PTDiTT5TextRules", "inputs": {"clip": ["1", 0]}}
+    prompt["6"] = {"class_type": "PTDiTT5TextRules", "inputs": {"clip": ["1", 0], "clean_prompts": True}}
     prompt["7"] = {"class_type": "ModelSamplingSD3", "inputs": {"model": ["4", 0], "shift": 2.0}}
     latents = {"8": ("PTDiTEmptyImageLatent", {"resolution": "1024x1024 (1:1)", "width": 1024, "height": 1024}),
                "9": ("PTDiTEmptyVideoLatent", {"width": 512, "height": 512, "frames": 17}),
@@ -239,7 +239,7 @@ def demo_stock_ksampler() -> dict:
     prompt = _demo_text(DEMO_T2I_PROMPT, "t2i")
     prompt["2"]["inputs"]["clip"] = ["6", 0]
     prompt["3"]["inputs"]["clip"] = ["6", 0]
-    prompt["6"] = {"class_type": "PTDiTT5TextRules", "inputs": {"clip": ["1", 0]}}
+    prompt["6"] = {"class_type": "PTDiTT5TextRules", "inputs": {"clip": ["1", 0], "clean_prompts": True}}
     prompt["7"] = {"class_type": "ModelSamplingSD3", "inputs": {"model": ["4", 0], "shift": demo.official_shift(64)}}
     prompt["8"] = {"class_type": "PTDiTEmptyImageLatent", "inputs": {"resolution": "custom", "width": 64, "height": 64,
                                                                     "batch_size": DEMO_BATCH}}

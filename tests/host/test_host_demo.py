@@ -22,7 +22,7 @@ from scripts import demo_runtime as demo
 from scripts import make_workflows as mw
 from scripts.demo_eval import T2I_FIELDS
 from scripts.workflow_api import workflow_to_prompt
-from tests.host.test_host_t5_text import combo_options
+from tests.host.helpers import combo_options
 
 pytestmark = pytest.mark.host
 

@@ -5,29 +5,19 @@ import json
 import shutil
 import time
 import zlib
-from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
 from ptdit import PTDiT, PTDiTConfig
+from tests.host.helpers import pack_nodes
 from tests.reference_io import reference_files, require
-
-REPO = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.host
 
 MODEL_FILE = "ptdit_tiny_test.safetensors"
 CAPTION = 24
-
-
-def pack_nodes() -> set:
-    """The literal NODE_CLASS_MAPPINGS of the pack, read without importing ComfyUI."""
-    source = (REPO / "__init__.py").read_text()
-    block = source[source.index("NODE_CLASS_MAPPINGS = {"):]
-    block = block[: block.index("}") + 1]
-    return {line.split(":")[0].strip().strip('"') for line in block.splitlines()[1:-1] if ":" in line}
 
 
 @pytest.fixture(scope="module")

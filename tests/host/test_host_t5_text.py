@@ -1,44 +1,22 @@
 """T5 text conditioning inside a real ComfyUI: PT-DiT T5 Loader → stock CLIP Text Encode → PT-DiT T2I
-Sampler, with a tiny random T5 (transformers format, release layout) and a tiny PT-DiT.
+Sampler → SaveLatent, with a tiny random T5 (transformers format, release layout) and a tiny PT-DiT.
 
-The workflow stops at the stock SaveLatent node: no PT-DiT VAE loader exists on this branch yet.
+The workflow ends with the stock SaveLatent node so that the conditioning's effect is read from the
+latent alone (the VAE has its own host tests in test_host_vae.py). Shared helpers: helpers.py.
 """
 from __future__ import annotations
 
 import json
 import re
 import shutil
-from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from ptdit import PTDiT, PTDiTConfig
+from tests.host.helpers import combo_options, comfy_t5_tokenizer, text_to_latent_prompt, write_ptdit, write_t5
 
 pytestmark = pytest.mark.host
-transformers = pytest.importorskip("transformers")
-
-WIDTH = 32
-T5_SIZE = dict(d_model=WIDTH, d_kv=8, d_ff=48, num_layers=2, num_heads=4)
-
-
-def comfy_t5_tokenizer(comfy_host) -> Path:
-    return comfy_host.comfy_dir / "comfy" / "text_encoders" / "t5_tokenizer"
-
-
-def write_t5(folder: Path, width: int = WIDTH, seed: int = 0) -> None:
-    config = transformers.T5Config(vocab_size=32128, feed_forward_proj="gated-gelu", dropout_rate=0.0,
-                                   **{**T5_SIZE, "d_model": width})
-    torch.manual_seed(seed)
-    transformers.T5EncoderModel(config).half().save_pretrained(folder)
-
-
-def write_ptdit(path: Path, caption_channels: int = WIDTH) -> None:
-    config = PTDiTConfig(num_heads=2, head_dim=16, num_layers=1, caption_channels=caption_channels,
-                         compress_ratios=(1, 2, 2), proxy_ratios=(1, 2, 2), sample_size=16)
-    torch.manual_seed(1)
-    save_file(PTDiT(config).state_dict(), str(path), metadata={"ptdit_config": json.dumps(config.to_dict())})
 
 
 @pytest.fixture(scope="module")
@@ -53,31 +31,10 @@ def tiny_files(comfy_host):
     return {"encoder": "qihoo_tiny/text_encoder/", "wide": "wide_t5/", "model": "ptdit_tiny_t5.safetensors"}
 
 
-def text_to_latent_prompt(encoder: str, model: str, positive: str, negative: str = "", prefix: str = "t5_flow"):
-    return {
-        "1": {"class_type": "PTDiTT5Loader",
-              "inputs": {"text_encoder": encoder, "tokenizer": "auto", "device": "default", "dtype": "default",
-                         "offload_when_idle": True}},
-        "2": {"class_type": "CLIPTextEncode", "inputs": {"clip": ["1", 0], "text": positive}},
-        "3": {"class_type": "CLIPTextEncode", "inputs": {"clip": ["1", 0], "text": negative}},
-        "4": {"class_type": "PTDiTModelLoader", "inputs": {"model_name": model, "weight_dtype": "default"}},
-        "5": {"class_type": "PTDiTSamplerT2I",
-              "inputs": {"model": ["4", 0], "positive": ["2", 0], "negative": ["3", 0], "width": 128, "height": 128,
-                         "batch_size": 1, "seed": 7, "steps": 2, "cfg": 4.0, "sampler_name": "euler",
-                         "scheduler": "ptdit_rflow"}},
-        "6": {"class_type": "SaveLatent", "inputs": {"samples": ["5", 0], "filename_prefix": prefix}},
-    }
-
-
 def saved_latent(comfy_host, result) -> torch.Tensor:
     files = comfy_host.output_files(result, node_id="6", kind="latents")
     assert len(files) == 1 and files[0].is_file(), result.outputs
     return load_file(str(files[0]))["latent_tensor"]
-
-
-def combo_options(spec) -> list:
-    """Options of a combo input as object_info reports it (V1 list or V3 ``COMBO`` + options)."""
-    return spec[0] if isinstance(spec[0], list) else spec[1]["options"]
 
 
 def test_loader_lists_release_folders_and_tokenizers(comfy_host, tiny_files):
@@ -120,3 +77,34 @@ def test_folder_that_is_not_a_t5_encoder_fails_in_the_loader(comfy_host, tiny_fi
     assert not result.ok and result.error["node_type"] == "PTDiTT5Loader", result.describe()
     assert "not_t5/config.json describes a 'bert' model (BertModel), not a T5 encoder" in \
         result.error["exception_message"]
+
+
+def test_clean_prompts_is_an_optional_input_on_by_default(comfy_host):
+    for node in ("PTDiTT5Loader", "PTDiTT5TextRules"):
+        inputs = comfy_host.object_info(node)["input"]
+        assert "clean_prompts" not in inputs["required"]
+        kind, options = inputs["optional"]["clean_prompts"]
+        assert kind == "BOOLEAN" and options["default"] is True
+
+
+def test_prompts_are_cleaned_like_the_reference(comfy_host, tiny_files):
+    """The prompt as typed and as the reference cleans it give the same latent; with clean_prompts off
+    they differ. The prompts without the input are those of workflows saved before it existed."""
+    untidy = "A LIGHTHOUSE on a Cliff at Dusk https://example.com/lighthouse.jpg"
+    runs = {}
+    for name, text, clean in (("plain", "a lighthouse on a cliff at dusk", None), ("untidy", untidy, None),
+                              ("as_typed", untidy, False)):
+        prompt = text_to_latent_prompt(tiny_files["encoder"], tiny_files["model"], text, prefix=f"t5_clean_{name}")
+        if clean is not None:
+            prompt["1"]["inputs"]["clean_prompts"] = clean
+        runs[name] = saved_latent(comfy_host, comfy_host.run(prompt, timeout=300))
+    assert torch.equal(runs["untidy"], runs["plain"])
+    assert (runs["as_typed"] - runs["plain"]).abs().max() > 1e-3
+
+
+def test_a_cut_prompt_is_warned_about_in_the_log(comfy_host, tiny_files):
+    long = " ".join(f"word{i}" for i in range(160))  # 324 T5 tokens
+    comfy_host.run(text_to_latent_prompt(tiny_files["encoder"], tiny_files["model"], long, prefix="t5_long"),
+                   timeout=300)
+    log = comfy_host.current_log()
+    assert log.count("PT-DiT: prompt cut to 200 T5 tokens (it has 324)") == 1, log[-2000:]

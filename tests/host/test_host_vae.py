@@ -2,28 +2,16 @@
 workflow: PT-DiT T5 Loader -> CLIP Text Encode -> PT-DiT T2I Sampler -> VAE Decode -> Save Image."""
 from __future__ import annotations
 
-import json
-
 import pytest
 import torch
 from PIL import Image
 from safetensors.torch import load_file, save_file
 
-from ptdit.vae import CausalVAE
-from ptdit.vae_config import CausalVAEConfig
-from ptdit.vae_loading import METADATA_KEY
-from tests.host.test_host_t5_text import text_to_latent_prompt, write_ptdit, write_t5
+from tests.host.helpers import text_to_latent_prompt, write_ptdit, write_t5, write_vae
 
 pytestmark = pytest.mark.host
 
-TINY_VAE = CausalVAEConfig(hidden_size=8, num_res_blocks=1, norm_num_groups=4)
 VAE_FILE = "ptdit_tiny_vae.safetensors"
-
-
-def write_vae(path) -> None:
-    torch.manual_seed(0)
-    vae = CausalVAE(TINY_VAE)
-    save_file(vae.state_dict(), str(path), metadata={METADATA_KEY: json.dumps(TINY_VAE.to_dict())})
 
 
 @pytest.fixture(scope="module")

@@ -15,9 +15,7 @@ import pytest
 
 from scripts import make_workflows
 from scripts.workflow_api import prompt_to_workflow, workflow_to_prompt
-from tests.host.test_host_nodes import pack_nodes
-from tests.host.test_host_t5_text import write_ptdit, write_t5
-from tests.host.test_host_vae import write_vae
+from tests.host.helpers import pack_nodes, write_ptdit, write_t5, write_vae
 
 pytestmark = pytest.mark.host
 
@@ -80,3 +78,20 @@ def test_workflow_runs_on_the_host(comfy_host, stand_ins, path):
     result = comfy_host.run(prompt, timeout=900)
     saved = [f for kind in ("images", "latents") for f in comfy_host.output_files(result, kind=kind)]
     assert saved and all(f.is_file() for f in saved), result.describe()
+
+
+def test_workflows_saved_before_clean_prompts_still_convert(comfy_host):
+    """A file saved before the T5 nodes' optional ``clean_prompts`` input (one widget value fewer)
+    converts to the same prompt without that input; such prompts run with cleaning on
+    (test_host_t5_text.py)."""
+    info = comfy_host.object_info()
+    current = json.loads((REPO / "workflows" / "ptdit_stock_ksampler.json").read_text())
+    old = json.loads(json.dumps(current))
+    t5_nodes = [node for node in old["nodes"] if node["type"] in ("PTDiTT5Loader", "PTDiTT5TextRules")]
+    assert len(t5_nodes) == 2
+    for node in t5_nodes:
+        assert node["widgets_values"][-1] is True
+        node["widgets_values"] = node["widgets_values"][:-1]
+    expected = workflow_to_prompt(current, info)
+    assert [expected[str(n["id"])]["inputs"].pop("clean_prompts") for n in t5_nodes] == [True, True]
+    assert workflow_to_prompt(old, info) == expected

@@ -1,9 +1,11 @@
 """T5 text conditioning, checked against the reference text path with a tiny random T5.
 
 The *reference* here is what MindSpeed-MM's Qihoo pipeline does, rebuilt from transformers alone:
+the prompt cleaned (``ptdit.captions``, tested on its own in tests/unit/test_text_rules.py), then
 ``tokenizer(text, padding="max_length", max_length=200, truncation=True)``, ``T5EncoderModel`` in
 fp32 (loaded from fp16 files, like the released encoder) with the attention mask, and PT-DiT fed
-the 200 states with that mask. Three ComfyUI paths are compared with it, all through ComfyUI's own
+the 200 states with that mask. The prompts compared with the stock paths (which do not clean) are
+ones that cleaning leaves as they are. Three ComfyUI paths are compared with it, all through ComfyUI's own
 classes and the PT-DiT MODEL's ``extra_conds`` + ``apply_model``:
 
 * **native** — ComfyUI's stock text-encoder loading (``comfy.sd.load_text_encoder_state_dicts``,
@@ -25,19 +27,21 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+import transformers
 from safetensors.torch import save_file
 
 from ptdit import PTDiT, PTDiTConfig
+from ptdit.captions import clean_prompt
 from ptdit.text import MAX_TOKENS
 
-transformers = pytest.importorskip("transformers")
 torch.set_grad_enabled(False)
 
 WIDTH = 32
 T5_SIZE = dict(d_model=WIDTH, d_kv=8, d_ff=48, num_layers=2, num_heads=4)  # vocabulary: T5 v1.1's 32128
 SHORT = "a red fox jumping over a frozen lake, photorealistic"
 EMPTY = ""
-LONG = " ".join(f"tok{i}" for i in range(160))  # 484 T5 tokens
+LONG = " ".join(f"word{i}" for i in range(160))  # 324 T5 tokens
+UNTIDY = "Line one.\nLine two — with [brackets], digits 1024 & CAPS! https://example.com/x"
 STATE_TOL = dict(atol=2e-5, rtol=1e-5)   # fp32 encoders: transformers vs ComfyUI T5 code
 OUTPUT_TOL = dict(atol=2e-5, rtol=1e-5)  # the PT-DiT output (denoised latent) built on those states
 
@@ -64,7 +68,8 @@ def t5(tmp_path_factory, te):
                            reference=reference, tokenizer=tokenizer)
 
 
-def reference_tokens(t5, text):
+def reference_tokens(t5, text, clean=True):
+    text = clean_prompt(text) if clean else text
     enc = t5.tokenizer([text], padding="max_length", max_length=MAX_TOKENS, truncation=True,
                        return_attention_mask=True, add_special_tokens=True, return_tensors="pt")
     return enc.input_ids, enc.attention_mask
@@ -135,16 +140,57 @@ def tokens_of(clip, text):
     return [t for t, _w in clip.tokenize(text)["t5xxl"][0]]
 
 
-def real_ids(t5, text):
-    ids, mask = reference_tokens(t5, text)
+def real_ids(t5, text, clean=True):
+    ids, mask = reference_tokens(t5, text, clean)
     return ids[0, : int(mask.sum())].tolist()
 
 
 # ------------------------------------------------------------------------------ tokens
 
-@pytest.mark.parametrize("text", [SHORT, EMPTY, LONG, "Line one.\nLine two — with punctuation, digits 1024 & CAPS!"])
+def test_the_test_prompts_are_clean():
+    """The prompts compared with the stock paths need no cleaning; UNTIDY does."""
+    assert [clean_prompt(p) for p in (SHORT, EMPTY, LONG)] == [SHORT, EMPTY, LONG]
+    assert clean_prompt(UNTIDY) == "line one. line two - with brackets , digits 1024 caps!"
+
+
+@pytest.mark.parametrize("text", [SHORT, EMPTY, LONG, UNTIDY])
 def test_loader_tokens_are_the_reference_tokens(loader_clip, t5, text):
     assert tokens_of(loader_clip, text) == real_ids(t5, text)
+
+
+def test_cleaning_can_be_switched_off(te, t5, stock_clip, comfy_inproc):
+    """clean_prompts=False on the loader and on the Text Rules node: the text is tokenised as typed."""
+    plain = te.load_t5_text_encoder(str(t5.encoder), str(t5.tokenizer_dir), clean_prompts=False,
+                                    offload_when_idle=False)
+    assert tokens_of(plain, UNTIDY) == real_ids(t5, UNTIDY, clean=False) != real_ids(t5, UNTIDY)
+    rules = te.PTDiTT5TextRules.execute(stock_clip("pixart"), clean_prompts=False).args[0]
+    assert tokens_of(rules, UNTIDY) == real_ids(t5, UNTIDY, clean=False)
+    # Applied again, the node replaces its earlier rules; without the input (older workflows) it cleans.
+    again = te.PTDiTT5TextRules.execute(rules).args[0]
+    assert tokens_of(again, UNTIDY) == real_ids(t5, UNTIDY)
+    assert tokens_of(te.with_reference_rules(plain), UNTIDY) == real_ids(t5, UNTIDY)
+
+
+def test_cleaning_keeps_prompt_weights(loader_clip, t5):
+    """Cleaning runs on the text inside ``(...:w)``, after ComfyUI has parsed the weights."""
+    weighted = loader_clip.tokenize("A Fox (ON ICE:1.3), Dusk")["t5xxl"][0]
+    plain_ids = [t5.tokenizer(part)["input_ids"][:-1] for part in ("a fox", "on ice", "dusk")]
+    assert [t for t, _w in weighted] == [*plain_ids[0], *plain_ids[1], *plain_ids[2], 1]
+    assert [w for _t, w in weighted] == [1.0] * len(plain_ids[0]) + [1.3] * len(plain_ids[1]) + \
+        [1.0] * (len(plain_ids[2]) + 1)
+
+
+@pytest.mark.parametrize("path", ["loader", "text_rules"])
+def test_cut_prompts_are_warned_about_once(te, loader_clip, stock_clip, t5, caplog, path):
+    clip = loader_clip if path == "loader" else te.with_reference_rules(stock_clip("pixart"))
+    prompt = LONG + f" {path}"  # a prompt this tokenizer has not cut before
+    with caplog.at_level(logging.WARNING):
+        for _ in range(2):
+            assert len(tokens_of(clip, prompt)) == MAX_TOKENS
+        assert len(tokens_of(clip, SHORT)) < MAX_TOKENS
+    cut = [r.getMessage() for r in caplog.records if "prompt cut to 200 T5 tokens" in r.getMessage()]
+    assert len(cut) == 1, caplog.text
+    assert f"(it has {len(t5.tokenizer(prompt)['input_ids'])})" in cut[0] and "word0 word1" in cut[0]
 
 
 def test_reference_truncates_long_prompts_to_199_tokens_and_the_end_token(t5, te):
@@ -199,7 +245,7 @@ def test_loader_and_native_with_text_rules_give_identical_conditioning(stock_cli
 
 
 def test_long_prompt_needs_text_rules_on_the_stock_path(stock_clip, te, encode, ptdit_model, t5, caplog):
-    """Without the node the stock path encodes all 484 tokens (and the model warns); with it, the
+    """Without the node the stock path encodes all 324 tokens (and the model warns); with it, the
     conditioning is the reference's 200-token one."""
     reference = denoised(ptdit_model, reference_conditioning(t5, LONG))
     raw = encode(stock_clip("pixart"), LONG)
@@ -212,7 +258,7 @@ def test_long_prompt_needs_text_rules_on_the_stock_path(stock_clip, te, encode, 
     assert ruled[0][0].shape[1] == MAX_TOKENS
     with caplog.at_level(logging.WARNING):
         torch.testing.assert_close(denoised(ptdit_model, ruled), reference, **OUTPUT_TOL)
-    assert "T5 tokens" not in caplog.text
+    assert "a prompt has" not in caplog.text  # the model gets 200 tokens; the cut itself was warned about
 
 
 @pytest.mark.parametrize("text", [SHORT, EMPTY])
@@ -307,15 +353,19 @@ def test_fp16_weights_do_not_overflow(te, t5, tmp_path):
 
 
 @pytest.mark.parametrize("offload", [True, False])
-def test_offload_when_idle_releases_the_encoder_after_encoding(te, t5, offload):
+def test_offload_when_idle_releases_the_encoder_after_encoding(te, t5, ptdit_model, offload):
+    """Only the encoder is released: a MODEL loaded alongside stays loaded."""
     import comfy.model_management as mm
 
+    mm.load_models_gpu([ptdit_model])
     clip = te.load_t5_text_encoder(str(t5.encoder), None, offload_when_idle=offload)
     clip.encode_from_tokens(clip.tokenize(SHORT))
-    held = [m for m in mm.current_loaded_models if m.model is not None and m.model.model is clip.cond_stage_model]
-    assert bool(held) is not offload
-    for m in held:  # leave the process as we found it
-        mm.current_loaded_models.remove(m)
+    loaded = mm.loaded_models()
+    assert (clip.patcher in loaded) is not offload and ptdit_model in loaded
+    # Leave the process as we found it (and check the release on its own).
+    assert te.offload_encoder(clip.cond_stage_model) == (0 if offload else 1)
+    assert clip.patcher not in mm.loaded_models() and ptdit_model in mm.loaded_models()
+    mm.unload_all_models()
 
 
 @pytest.mark.parametrize("dtype, stored", [("fp32", torch.float32), ("bf16", torch.bfloat16)])
@@ -367,8 +417,8 @@ def test_scaled_fp8_single_file(te, t5, tmp_path):
     ids, mask = reference_tokens(t5, SHORT)
     n = int(mask.sum())
     clip = te.load_t5_text_encoder(str(path), None, offload_when_idle=False)
-    assert clip.cond_stage_model.t5xxl.transformer.encoder.block[0].layer[0].SelfAttention.q.weight.dtype == \
-        torch.float8_e4m3fn
+    stored = clip.cond_stage_model.t5xxl.transformer.encoder.block[0].layer[0].SelfAttention.q.state_dict()
+    assert stored["weight"].dtype == torch.float8_e4m3fn  # also where core wraps it in a quantised tensor
     cond = clip.encode_from_tokens(clip.tokenize(SHORT))
     torch.testing.assert_close(cond, reference(ids, attention_mask=mask).last_hidden_state[:, :n], **STATE_TOL)
 

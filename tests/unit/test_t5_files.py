@@ -5,13 +5,13 @@ import json
 
 import pytest
 import torch
+import transformers
 from safetensors.torch import save_file
 
 from ptdit.t5_encoder import (T5FormatError, T5Spec, check_tokenizer, check_weights, is_encoder_folder,
                               normalize_state_dict, read_folder_config, spec_from_hf_config, spec_from_state_dict,
                               weight_files)
 
-transformers = pytest.importorskip("transformers")
 torch.set_grad_enabled(False)
 
 TINY = dict(vocab_size=320, d_model=16, d_kv=4, d_ff=24, num_layers=3, num_heads=2, dropout_rate=0.0)

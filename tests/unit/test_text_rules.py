@@ -1,15 +1,77 @@
-"""Text-conditioning rules (ptdit.text): the 200-token cut, the reference layout, and mask invariance
-of the model when padding is added, removed or filled with garbage."""
+"""Text-conditioning rules: the reference's prompt cleaning (ptdit.captions) on a table of prompts,
+the 200-token cut, the reference layout (ptdit.text), and mask invariance of the model when padding
+is added, removed or filled with garbage."""
 from __future__ import annotations
 
 import pytest
 import torch
 
+from ptdit.captions import clean_prompt, html_text
 from ptdit.text import (MAX_TOKENS, T5_EOS_ID, T5_PAD_ID, pad_text_conditioning, real_token_count,
                         reference_layout, truncate_with_end)
+from scripts import demo_data
 from tests.unit.tiny import tiny_inputs, tiny_model
 
 torch.set_grad_enabled(False)
+
+CLEANING = [  # (prompt, what the reference pipeline hands the tokenizer)
+    ("A Red Fox, jumping over a FROZEN lake!", "a red fox, jumping over a frozen lake!"),
+    ("see https://example.com/x?y=1 now", "see now"),
+    ("visit www.shop.org today", "visit today"),
+    ("photos from example.com/cats", "photos from"),
+    ("<p>a <b>bold</b> cat</p>", "a bold cat"),
+    ("x < y", "x < y"),
+    ("@user42 a dog", "a dog"),
+    ("a dog (on grass) [hd] {4k} | * ~", "a dog on grass hd 4k"),
+    ("photo \u2014 dusk \u2013 \u201cquoted\u201d", 'photo - dusk - "quoted"'),
+    ("wow... great", "wow great"),
+    ("a   b\n\nc\td", "a b c d"),
+    ('"a lighthouse"', "a lighthouse"),
+    ("- start and end,", "start and end"),
+    ("img_2024_05_01_final.png of a cat", "of a cat"),
+    ("a-b-c-d-e", "a b c d e"),
+    ("a well-known dog", "a well-known dog"),
+    ("free shipping on a red hat", "on a red hat"),
+    ("size 1920x1080 wallpaper", "size wallpaper"),
+    ("red,blue", "red, blue"),
+    ("pi is 3.14", "pi is 3.14"),
+    ("a+b%20c", "a b c"),
+    ("fish &amp; chips", "fish chips"),
+    ("cat \u5c71 dog", "cat dog"),
+    ("#1 best cat #123456 12345678", "best cat"),
+    ("ip 192.168.0.1 here", "ip here"),
+    ("a jc6640 code", "a code"),
+    ("page 3 of the book", "of the book"),
+    ("click for more cats", "cats"),
+    ("<person> on a beach", "person on a beach"),
+    ("", ""),
+    ("   ", ""),
+]
+
+
+@pytest.mark.parametrize("prompt, expected", CLEANING, ids=[f"cleaning{i}" for i in range(len(CLEANING))])
+def test_prompt_cleaning_table(prompt, expected):
+    assert clean_prompt(prompt) == expected
+
+
+@pytest.mark.parametrize("prompt, _", CLEANING, ids=[f"idempotent{i}" for i in range(len(CLEANING))])
+def test_cleaning_a_cleaned_prompt_changes_nothing(prompt, _):
+    once = clean_prompt(prompt)
+    assert clean_prompt(once) == once
+
+
+def test_demo_training_prompts_are_left_unchanged():
+    """The demo models were trained on plain lower-case prompts: cleaning must not alter any of them."""
+    prompts = ([demo_data.t2i_prompt(label) for label in demo_data.t2i_labels()]
+               + [demo_data.t2v_prompt(label) for label in demo_data.t2v_labels()]
+               + [demo_data.t2mv_prompt(label) for label in demo_data.t2mv_labels()])
+    assert len(prompts) > 144
+    assert [p for p in prompts if clean_prompt(p) != p] == []
+
+
+def test_html_is_read_with_the_standard_parser():
+    assert html_text("<div class='x'>fish &amp; <i>chips</i></div><br/>") == "fish & chips"
+
 
 
 def test_short_sequences_are_not_cut():

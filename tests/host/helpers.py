@@ -1,0 +1,79 @@
+"""Helpers the host tests share (no tests here): tiny random model files in the formats the loaders
+read, the text-to-latent API prompt, and readers of the pack's node list and of ``object_info``."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+import transformers
+from safetensors.torch import save_file
+
+from ptdit import PTDiT, PTDiTConfig
+from ptdit.vae import CausalVAE
+from ptdit.vae_config import CausalVAEConfig
+from ptdit.vae_loading import METADATA_KEY as VAE_METADATA_KEY
+
+REPO = Path(__file__).resolve().parents[2]
+WIDTH = 32  # T5 width = the tiny PT-DiT's caption width
+T5_SIZE = dict(d_model=WIDTH, d_kv=8, d_ff=48, num_layers=2, num_heads=4)
+TINY_VAE = CausalVAEConfig(hidden_size=8, num_res_blocks=1, norm_num_groups=4)
+
+
+def comfy_t5_tokenizer(comfy_host) -> Path:
+    """ComfyUI's bundled T5 v1.1 tokenizer folder of the host."""
+    return comfy_host.comfy_dir / "comfy" / "text_encoders" / "t5_tokenizer"
+
+
+def write_t5(folder: Path, width: int = WIDTH, seed: int = 0) -> None:
+    """A tiny random T5 v1.1 encoder (full 32128-row vocabulary) saved in fp16 as a transformers folder."""
+    config = transformers.T5Config(vocab_size=32128, feed_forward_proj="gated-gelu", dropout_rate=0.0,
+                                   **{**T5_SIZE, "d_model": width})
+    torch.manual_seed(seed)
+    transformers.T5EncoderModel(config).half().save_pretrained(folder)
+
+
+def write_ptdit(path: Path, caption_channels: int = WIDTH) -> None:
+    """A tiny PT-DiT checkpoint with its config in the metadata."""
+    config = PTDiTConfig(num_heads=2, head_dim=16, num_layers=1, caption_channels=caption_channels,
+                         compress_ratios=(1, 2, 2), proxy_ratios=(1, 2, 2), sample_size=16)
+    torch.manual_seed(1)
+    save_file(PTDiT(config).state_dict(), str(path), metadata={"ptdit_config": json.dumps(config.to_dict())})
+
+
+def write_vae(path) -> None:
+    """A tiny random CausalVAE with its config in the metadata."""
+    torch.manual_seed(0)
+    vae = CausalVAE(TINY_VAE)
+    save_file(vae.state_dict(), str(path), metadata={VAE_METADATA_KEY: json.dumps(TINY_VAE.to_dict())})
+
+
+def text_to_latent_prompt(encoder: str, model: str, positive: str, negative: str = "", prefix: str = "t5_flow"):
+    """API prompt: PT-DiT T5 Loader → CLIP Text Encode (positive, negative) → PT-DiT T2I Sampler →
+    SaveLatent (node "6"). The loader's inputs are those of workflows saved before ``clean_prompts``."""
+    return {
+        "1": {"class_type": "PTDiTT5Loader",
+              "inputs": {"text_encoder": encoder, "tokenizer": "auto", "device": "default", "dtype": "default",
+                         "offload_when_idle": True}},
+        "2": {"class_type": "CLIPTextEncode", "inputs": {"clip": ["1", 0], "text": positive}},
+        "3": {"class_type": "CLIPTextEncode", "inputs": {"clip": ["1", 0], "text": negative}},
+        "4": {"class_type": "PTDiTModelLoader", "inputs": {"model_name": model, "weight_dtype": "default"}},
+        "5": {"class_type": "PTDiTSamplerT2I",
+              "inputs": {"model": ["4", 0], "positive": ["2", 0], "negative": ["3", 0], "width": 128, "height": 128,
+                         "batch_size": 1, "seed": 7, "steps": 2, "cfg": 4.0, "sampler_name": "euler",
+                         "scheduler": "ptdit_rflow"}},
+        "6": {"class_type": "SaveLatent", "inputs": {"samples": ["5", 0], "filename_prefix": prefix}},
+    }
+
+
+def combo_options(spec) -> list:
+    """Options of a combo input as object_info reports it (V1 list or V3 ``COMBO`` + options)."""
+    return spec[0] if isinstance(spec[0], list) else spec[1]["options"]
+
+
+def pack_nodes() -> set:
+    """The literal NODE_CLASS_MAPPINGS of the pack, read without importing ComfyUI."""
+    source = (REPO / "__init__.py").read_text()
+    block = source[source.index("NODE_CLASS_MAPPINGS = {"):]
+    block = block[: block.index("}") + 1]
+    return {line.split(":")[0].strip().strip('"') for line in block.splitlines()[1:-1] if ":" in line}
