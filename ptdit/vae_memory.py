@@ -9,7 +9,6 @@ counted.
 from __future__ import annotations
 
 import functools
-import os
 import weakref
 
 import torch
@@ -153,29 +152,13 @@ def encode_bytes_per_pixel(config, dtype: torch.dtype = torch.float32, frames: i
     return peak_bytes(config, (1, 3, frames, side, side), dtype, encode=True) / (frames * side * side)
 
 
-def available_memory(device: torch.device) -> int:
-    """Free bytes on ``device``: CUDA's free memory, else the OS's available RAM."""
-    device = torch.device(device)
-    if device.type == "cuda":
-        return torch.cuda.mem_get_info(device)[0]
-    try:
-        with open("/proc/meminfo") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-
-
-def choose_tiling(config, shape, dtype, device, memory_budget: int | None, encode: bool):
-    """None (untiled) if the untiled call fits ``memory_budget`` bytes (default: free memory of
-    ``device``), else :class:`ExactTiling` if it fits, else the first fitting
-    :class:`LowMemoryTiling` from large tiles over whole clips to small tiles over single
-    latent frames (the last one if nothing fits)."""
+def choose_tiling(config, shape, dtype, budget: int, encode: bool):
+    """None (untiled) if the untiled call fits ``budget`` bytes, else :class:`ExactTiling` if it
+    fits, else the first fitting :class:`LowMemoryTiling` from large tiles over whole clips to
+    small tiles over single latent frames (the last one if nothing fits). The caller measures the
+    budget (the node layer asks ComfyUI for the free memory of the VAE's device)."""
     from .vae_tiling import ExactTiling, LowMemoryTiling
 
-    budget = available_memory(device) if memory_budget is None else memory_budget
     candidates = [None, ExactTiling(EXACT_TILE)]
     candidates += [LowMemoryTiling(tile=tile) for tile in LOW_MEMORY_TILES]
     candidates += [LowMemoryTiling(tile=LOW_MEMORY_TILES[-1], frames=frames) for frames in LOW_MEMORY_FRAMES]
