@@ -21,7 +21,8 @@ import comfy.utils
 from ..ptdit.checkpoint import CheckpointError
 from ..ptdit.vae import CausalVAE
 from ..ptdit.vae_loading import config_from_metadata, load_causal_vae
-from ..ptdit.vae_memory import choose_tiling, decode_bytes_per_pixel, encode_bytes_per_pixel
+from ..ptdit.vae_memory import EXACT_TILE, choose_tiling, decode_bytes_per_pixel, encode_bytes_per_pixel
+from ..ptdit.vae_tiling import ExactTiling
 from .api import io
 from .comfy_model import VAE_SPATIAL, VAE_TEMPORAL
 from .core_vae import CausalVideoVAE
@@ -70,8 +71,11 @@ class ComfyCausalVAE(nn.Module):
         mean, _ = self.vae.encode(x, tiling=self._tiling(padded, x, encode=True), on_tile=tile_progress())
         return mean
 
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        return self.vae.decode(z, tiling=self._tiling(z.shape, z, encode=False), on_tile=tile_progress())
+    def decode(self, z: torch.Tensor, tile: int | None = None) -> torch.Tensor:
+        """``tile``: latent tile edge asked for by VAE Decode (Tiled), decoded with the seam-free
+        :class:`ExactTiling` (whole clips in time); without it, the loader's tiling."""
+        tiling = ExactTiling(tile) if tile else self._tiling(z.shape, z, encode=False)
+        return self.vae.decode(z, tiling=tiling, on_tile=tile_progress())
 
     def _tiling(self, shape, x: torch.Tensor, encode: bool):
         if self.tiling != "auto":
@@ -108,9 +112,11 @@ class PTDiTVAE(CausalVideoVAE):
         return super().decode(samples_in, vae_options)
 
     def decode_tiled(self, samples, tile_x=None, tile_y=None, overlap=None, tile_t=None, overlap_t=None):
-        if samples.ndim == 4:
-            return super().decode_tiled(samples[:, :, None], tile_x, tile_y, overlap, tile_t, overlap_t)[:, 0]
-        return super().decode_tiled(samples, tile_x, tile_y, overlap, tile_t, overlap_t)
+        """VAE Decode (Tiled): core's decode with ptdit's seam-free tiling at the asked latent tile
+        edge instead of core's blended tiles (GroupNorm statistics per tile would show as seams).
+        Overlaps are not needed; the temporal size is not used (tiles span the whole clip)."""
+        edges = [t for t in (tile_x, tile_y) if t]
+        return self.decode(samples, vae_options={"tile": min(edges) if edges else EXACT_TILE})
 
 
 def load_ptdit_vae(path: str, tiling: str = "auto") -> PTDiTVAE:

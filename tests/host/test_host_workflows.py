@@ -17,7 +17,8 @@ from scripts import make_workflows
 from scripts.workflow_api import prompt_to_workflow, workflow_to_prompt
 from tests.host.test_host_nodes import pack_nodes
 from tests.host.test_host_t5_text import write_ptdit, write_t5
-from tests.host.test_host_vae import write_vae
+from tests.host.test_host_vae import TINY_VAE
+from tests.unit.vae_tiny import write_vae_file
 
 pytestmark = pytest.mark.host
 
@@ -33,7 +34,7 @@ def stand_ins(comfy_host, tmp_path_factory):
     write_t5(t5_folder)
     shutil.copy(t5_folder / "model.safetensors", comfy_host.model_path("text_encoders", make_workflows.TEXT_ENCODER))
     write_ptdit(comfy_host.model_path("diffusion_models", make_workflows.TRANSFORMER))
-    write_vae(comfy_host.model_path("vae", make_workflows.VAE))
+    write_vae_file(comfy_host.model_path("vae", make_workflows.VAE), TINY_VAE)
 
 
 def test_workflow_files_are_current(comfy_host):
