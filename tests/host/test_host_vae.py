@@ -91,15 +91,30 @@ def test_bad_frame_count_is_a_node_error(comfy_host, vae_file):
     assert not result.ok and "1 + 4k" in result.error["exception_message"].replace("1+4k", "1 + 4k")
 
 
-def test_non_vae_file_is_a_node_error(comfy_host):
-    save_file({"pos_embed.proj.weight": torch.zeros(8, 4, 2, 2)}, str(comfy_host.model_path("vae", "not_a_vae.safetensors")))
+def _poison(weights):
+    weights["decoder.conv_out.conv.weight"].view(-1)[0] = float("nan")
+
+
+BAD_FILES = {
+    "not_a_vae.safetensors": (lambda path: save_file({"pos_embed.proj.weight": torch.zeros(8, 4, 2, 2)}, str(path)),
+                              "not_a_vae.safetensors cannot be loaded as the Open-Sora-Plan v1.2 CausalVAE"),
+    "nan_vae.safetensors": (lambda path: write_vae_file(path, TINY_VAE, edit=_poison),
+                            "nan_vae.safetensors cannot be loaded as the Open-Sora-Plan v1.2 CausalVAE: the file "
+                            "holds non-finite weights (NaN or inf) in 1 tensor(s): decoder.conv_out.conv.weight"),
+}
+
+
+@pytest.mark.parametrize("name", BAD_FILES)
+def test_unusable_vae_file_is_a_node_error_naming_it(comfy_host, name):
+    write, message = BAD_FILES[name]
+    write(comfy_host.model_path("vae", name))
     result = comfy_host.run({
-        "vae": {"class_type": "PTDiTVAELoader", "inputs": {"vae_name": "not_a_vae.safetensors", "tiling": "auto"}},
+        "vae": {"class_type": "PTDiTVAELoader", "inputs": {"vae_name": name, "tiling": "auto"}},
         "img": {"class_type": "EmptyImage", "inputs": {"width": 32, "height": 32, "batch_size": 1, "color": 0}},
         "enc": {"class_type": "VAEEncode", "inputs": {"pixels": ["img", 0], "vae": ["vae", 0]}},
         "lat": {"class_type": "SaveLatent", "inputs": {"samples": ["enc", 0], "filename_prefix": "bad"}},
     }, timeout=120, check=False)
-    assert not result.ok and "cannot be loaded as the Open-Sora-Plan v1.2 CausalVAE" in result.error["exception_message"]
+    assert not result.ok and message in result.error["exception_message"], result.describe()
 
 
 def test_text_to_image_workflow_with_stock_text_encode_vae_decode_and_save(comfy_host, vae_file):
