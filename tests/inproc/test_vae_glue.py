@@ -3,10 +3,14 @@ matches ptdit's, tiled calls report progress and stop on ComfyUI's interrupt, an
 named. Runs on whichever ComfyUI ``COMFYUI_PATH`` selects (both hosts in CI)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
-from tests.unit.vae_tiny import TINY, one_thread, write_vae_file  # noqa: F401 (autouse fixture)
+from tests.unit.vae_tiny import one_thread, write_vae_file  # noqa: F401 (autouse fixture)
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -102,3 +106,19 @@ def test_non_finite_weights_name_the_file(vae_nodes, tmp_path):
     with pytest.raises(ValueError, match=r"nan_vae\.safetensors cannot be loaded .*non-finite weights \(NaN or inf\)"
                                          r" in 1 tensor\(s\): encoder\.conv_in\.weight"):
         vae_nodes.load_ptdit_vae(str(path))
+
+
+def test_default_preview_factors_are_the_demo_vae_fit_and_loading_a_vae_keeps_them(comfy_inproc, vae_nodes, vae_file):
+    from ptdit.vae_loading import load_causal_vae
+    from ptdit.vae_preview import fit_preview_factors
+
+    latent_format = comfy_inproc.pack("nodes.comfy_model").PTDiTLatentFormat
+    demo = load_causal_vae(REPO / "demo_models" / "vae" / "ptdit_demo_vae.safetensors", dtype=torch.float32)
+    factors, bias = fit_preview_factors(demo)
+    torch.testing.assert_close(torch.tensor(latent_format.latent_rgb_factors), torch.tensor(factors),
+                               atol=6e-5, rtol=0)  # stored to 4 decimals
+    torch.testing.assert_close(torch.tensor(latent_format.latent_rgb_factors_bias), torch.tensor(bias),
+                               atol=6e-5, rtol=0)
+    before = (latent_format.latent_rgb_factors, latent_format.latent_rgb_factors_bias)
+    vae_nodes.load_ptdit_vae(str(vae_file[0]))  # another VAE: the previews of every model stay as they are
+    assert (latent_format.latent_rgb_factors, latent_format.latent_rgb_factors_bias) == before
