@@ -119,7 +119,7 @@ def _simulated_peak(config, shape, dtype, encode) -> int:
 @functools.lru_cache(maxsize=256)
 def _head_peak(config, shape, dtype, encode) -> int:
     """Peak bytes while a tiled call runs its untiled part: the decoder's head on the latents, or
-    the encoder's head on the tiled levels' output with the input pixels still held."""
+    the encoder's head on the tiled levels' output (the call's input is not counted, as untiled)."""
     vae = _meta_vae(config, dtype)
     x = torch.empty(shape, dtype=dtype, device="meta")
     tracker = LiveTensorBytes()
@@ -130,10 +130,10 @@ def _head_peak(config, shape, dtype, encode) -> int:
                 h = stage.run(h)
             with tracker:
                 vae._quant(vae.encoder.forward_head(h))
-            return x.nbytes + h.nbytes + tracker.peak
+            return h.nbytes + tracker.peak
         with tracker:
             vae.decoder.forward_head(vae._post_quant(x))
-    return x.nbytes + tracker.peak
+    return tracker.peak
 
 
 @functools.lru_cache(maxsize=256)

@@ -102,3 +102,5 @@ def test_released_vae_fits_a_4_gib_working_budget(shape, encode):
     released, budget = CausalVAEConfig.released(), 4 * 2**30
     tiling = choose_tiling(released, shape, torch.float32, budget, encode)
     assert peak_bytes(released, shape, torch.float32, encode, tiling) * SAFETY_FACTOR <= budget
+    # tiled exactly when the untiled call would not fit
+    assert (tiling is None) == (peak_bytes(released, shape, torch.float32, encode) * SAFETY_FACTOR <= budget)
