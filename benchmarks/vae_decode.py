@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 
+import psutil
 import torch
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
@@ -33,7 +34,7 @@ sys.path.insert(0, ROOT)
 
 from ptdit.vae import CausalVAE  # noqa: E402
 from ptdit.vae_config import CausalVAEConfig, ReferenceTiling  # noqa: E402
-from ptdit.vae_memory import SAFETY_FACTOR, available_memory, peak_bytes  # noqa: E402
+from ptdit.vae_memory import SAFETY_FACTOR, peak_bytes  # noqa: E402
 from ptdit.vae_tiling import ExactTiling, LowMemoryTiling  # noqa: E402
 
 CASES = {"image": (1, 4, 1, 128, 128), "video": (1, 4, 5, 64, 64)}
@@ -91,7 +92,7 @@ def main() -> None:
                 estimate = peak_bytes(config, shape, torch.float32, False,
                                       None if mode == "reference" else MODES[mode])
                 row = {"case": case, "mode": mode, "estimate_gib": estimate / 2**30}
-                if estimate * SAFETY_FACTOR + weights > 0.8 * available_memory("cpu"):
+                if estimate * SAFETY_FACTOR + weights > 0.8 * psutil.virtual_memory().available:
                     row["skipped"] = "estimate does not fit in the available RAM"
                 else:
                     path = os.path.join(scratch, f"{case}-{mode}.pt")

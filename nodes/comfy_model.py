@@ -34,9 +34,11 @@ class PTDiTLatentFormat(comfy.latent_formats.LatentFormat):
 
     latent_channels = 4
     scale_factor = 0.18215
-    # Preview factors are fitted to the VAE when the PT-DiT VAE Loader loads it (nodes/vae.py).
-    latent_rgb_factors = None
-    latent_rgb_factors_bias = None
+    # Preview factors fitted once offline to the bundled demo VAE (ptdit.vae_preview, seed 0); the
+    # same for every model and every VAE, so previews show from the first step of a session.
+    latent_rgb_factors = [[-0.0777, -0.0438, 0.0046], [-0.0178, -0.0293, -0.0016],
+                          [-0.0861, -0.0758, 0.0102], [0.0575, 0.0317, -0.0059]]
+    latent_rgb_factors_bias = [-0.3546, 0.2157, -0.4026]
     taesd_decoder_name = None
 
 

@@ -1,32 +1,54 @@
 """The Open-Sora-Plan v1.2 CausalVAE as a real ``comfy.sd.VAE``, and the PT-DiT VAE Loader node.
 
-The stock VAE Decode / VAE Encode / VAE Decode (Tiled) nodes work with it: it declares 4x
-temporal, 8x spatial causal compression the way core declares its causal video VAEs, estimates
-memory from the model's own peak-memory model, and runs inside a ModelPatcher. LATENTs hold raw
+The stock VAE Decode / VAE Encode / VAE Decode (Tiled) nodes work with it: core's constructor sets
+it up (:mod:`.core_vae`), it declares 4x temporal, 8x spatial causal compression the way core
+declares its causal video VAEs and estimates memory from the model's own peak-memory model. With
+``tiling="auto"`` each call picks its tiling for the free memory ComfyUI reports, and tiled calls
+report progress and honour ComfyUI's interrupt between tiles. LATENTs hold raw
 (unscaled) VAE latents; the 0.18215 scale lives in the latent format (``PTDiTLatentFormat``).
 """
 from __future__ import annotations
 
-import math
 import os
 
 import torch
 from torch import nn
 
 import comfy.model_management as mm
-import comfy.model_patcher
 import comfy.ops
-import comfy.sd
+import comfy.utils
 
 from ..ptdit.checkpoint import CheckpointError
 from ..ptdit.vae import CausalVAE
-from ..ptdit.vae_loading import load_causal_vae
-from ..ptdit.vae_memory import decode_bytes_per_pixel, encode_bytes_per_pixel
+from ..ptdit.vae_loading import config_from_metadata, load_causal_vae
+from ..ptdit.vae_memory import EXACT_TILE, choose_tiling, decode_bytes_per_pixel, encode_bytes_per_pixel
+from ..ptdit.vae_tiling import ExactTiling
 from .api import io
-from .comfy_model import VAE_SPATIAL, VAE_TEMPORAL, PTDiTLatentFormat
+from .comfy_model import VAE_SPATIAL, VAE_TEMPORAL
+from .core_vae import CausalVideoVAE
 from .model_folders import find_file, list_files
 
-TILING_MODES = {"auto": "auto", "untiled": None}
+TILING_MODES = ("auto", "untiled")
+
+
+def working_budget(device) -> int:
+    """Bytes a VAE call may use on ``device``: what ComfyUI reports free there (weights loaded)."""
+    return mm.get_free_memory(torch.device(device))
+
+
+def tile_progress():
+    """An ``on_tile(done, total)`` for ptdit's tiled calls: a ComfyUI progress bar, and ComfyUI's
+    interrupt (raised between tiles)."""
+    bar = None
+
+    def on_tile(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = comfy.utils.ProgressBar(total)
+        bar.update_absolute(done, total)
+        mm.throw_exception_if_processing_interrupted()
+
+    return on_tile
 
 
 class ComfyCausalVAE(nn.Module):
@@ -34,19 +56,31 @@ class ComfyCausalVAE(nn.Module):
 
     ``encode`` returns the posterior mean (deterministic, as core does for its video VAEs); image
     latents reach ``decode`` as one-frame clips (:class:`PTDiTVAE` adds the frame axis).
+    ``tiling``: "auto" (chosen per call for the free memory of the input's device), None
+    (untiled) or a ptdit tiling.
     """
 
-    def __init__(self, vae: CausalVAE, tiling):
+    def __init__(self, vae: CausalVAE, tiling="auto"):
         super().__init__()
         self.vae = vae
         self.tiling = tiling
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        mean, _ = self.vae.encode(x, tiling=self.tiling)
+        s = self.vae.config.spatial_factor
+        padded = x.shape[:3] + tuple(-(-n // s) * s for n in x.shape[3:])
+        mean, _ = self.vae.encode(x, tiling=self._tiling(padded, x, encode=True), on_tile=tile_progress())
         return mean
 
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        return self.vae.decode(z, tiling=self.tiling)
+    def decode(self, z: torch.Tensor, tile: int | None = None) -> torch.Tensor:
+        """``tile``: latent tile edge asked for by VAE Decode (Tiled), decoded with the seam-free
+        :class:`ExactTiling` (whole clips in time); without it, the loader's tiling."""
+        tiling = ExactTiling(tile) if tile else self._tiling(z.shape, z, encode=False)
+        return self.vae.decode(z, tiling=tiling, on_tile=tile_progress())
+
+    def _tiling(self, shape, x: torch.Tensor, encode: bool):
+        if self.tiling != "auto":
+            return self.tiling
+        return choose_tiling(self.vae.config, tuple(shape), x.dtype, working_budget(x.device), encode)
 
 
 def _pixels(shape, temporal_up: bool) -> int:
@@ -58,39 +92,18 @@ def _pixels(shape, temporal_up: bool) -> int:
     return shape[0] * frames * shape[-2] * shape[-1]
 
 
-class PTDiTVAE(comfy.sd.VAE):
-    """A ``comfy.sd.VAE`` built around :class:`ptdit.vae.CausalVAE` (``super().__init__`` needs a
-    state dict core recognises, so every attribute its methods read is set here)."""
+class PTDiTVAE(CausalVideoVAE):
+    """A ``comfy.sd.VAE`` around :class:`ptdit.vae.CausalVAE`, built by core's own constructor code."""
 
     def __init__(self, vae: CausalVAE, tiling="auto"):
-        self.first_stage_model = ComfyCausalVAE(vae, tiling).eval()
         config = vae.config
-        self.latent_channels = config.embed_dim
-        self.latent_dim = 3
-        self.output_channels = 3
-        k, s = VAE_TEMPORAL, VAE_SPATIAL
-        self.upscale_ratio = (lambda t: max(0, t * k - (k - 1)), s, s)
-        self.upscale_index_formula = (k, s, s)
-        self.downscale_ratio = (lambda t: max(0, math.floor((t + k - 1) / k)), s, s)
-        self.downscale_index_formula = (k, s, s)
-        self.memory_used_decode = lambda shape, dtype: decode_bytes_per_pixel(
-            config, dtype, shape[2] if len(shape) == 5 else 1) * _pixels(shape, temporal_up=True)
-        self.memory_used_encode = lambda shape, dtype: encode_bytes_per_pixel(
-            config, dtype, 1) * _pixels(shape, temporal_up=False)
-        self.process_input = lambda image: image * 2.0 - 1.0
-        self.process_output = lambda image: torch.clamp((image + 1.0) / 2.0, min=0.0, max=1.0)
-        self.working_dtypes = [torch.bfloat16, torch.float32]
-        self.disable_offload = False
-        self.not_video = False
-        self.extra_1d_channel = None
-        self.crop_input = True
-        self.size = None
-        self.device = mm.vae_device()
-        self.vae_dtype = mm.vae_dtype(self.device, self.working_dtypes)
-        self.first_stage_model.to(self.vae_dtype)
-        self.output_device = mm.intermediate_device()
-        self.patcher = comfy.model_patcher.ModelPatcher(self.first_stage_model, load_device=self.device,
-                                                       offload_device=mm.vae_offload_device())
+        super().__init__(
+            ComfyCausalVAE(vae, tiling), latent_channels=config.embed_dim, temporal=VAE_TEMPORAL,
+            spatial=VAE_SPATIAL,
+            memory_used_encode=lambda shape, dtype: encode_bytes_per_pixel(config, dtype, 1) * _pixels(
+                shape, temporal_up=False),
+            memory_used_decode=lambda shape, dtype: decode_bytes_per_pixel(
+                config, dtype, shape[2] if len(shape) == 5 else 1) * _pixels(shape, temporal_up=True))
 
     def decode(self, samples_in, vae_options={}):
         """Image latents (B, 4, h, w) decode as one-frame clips to IMAGE (B, H, W, 3)."""
@@ -99,42 +112,26 @@ class PTDiTVAE(comfy.sd.VAE):
         return super().decode(samples_in, vae_options)
 
     def decode_tiled(self, samples, tile_x=None, tile_y=None, overlap=None, tile_t=None, overlap_t=None):
-        if samples.ndim == 4:
-            return super().decode_tiled(samples[:, :, None], tile_x, tile_y, overlap, tile_t, overlap_t)[:, 0]
-        return super().decode_tiled(samples, tile_x, tile_y, overlap, tile_t, overlap_t)
-
-
-@torch.no_grad()
-def fit_preview_factors(vae: CausalVAE, seed: int = 0) -> tuple[list, list]:
-    """Least-squares RGB preview factors for this VAE.
-
-    Draws latents as the transformer produces them (N(0, 1) in the scaled space), decodes them,
-    averages each 8x8 pixel block and fits rgb ≈ latent · A + b over all positions. Returns
-    (A as 4 rows of 3, b) in [-1, 1] pixel units, as ComfyUI's Latent2RGB previewer expects.
-    """
-    g = torch.Generator().manual_seed(seed)
-    param = next(vae.parameters())
-    scaled = torch.randn(4, vae.config.embed_dim, 1, 8, 8, generator=g)
-    pixels = vae.decode((scaled / PTDiTLatentFormat.scale_factor).to(param), tiling=None).float()
-    rgb = nn.functional.avg_pool2d(pixels[:, :, 0], VAE_SPATIAL)  # (N, 3, 8, 8)
-    features = scaled[:, :, 0].permute(0, 2, 3, 1).reshape(-1, vae.config.embed_dim)
-    design = torch.cat([features, torch.ones(features.shape[0], 1)], dim=1)
-    solution = torch.linalg.lstsq(design, rgb.permute(0, 2, 3, 1).reshape(-1, 3)).solution
-    return solution[:-1].tolist(), solution[-1].tolist()
+        """VAE Decode (Tiled): core's decode with ptdit's seam-free tiling at the asked latent tile
+        edge instead of core's blended tiles (GroupNorm statistics per tile would show as seams).
+        Overlaps are not needed; the temporal size is not used (tiles span the whole clip)."""
+        edges = [t for t in (tile_x, tile_y) if t]
+        return self.decode(samples, vae_options={"tile": min(edges) if edges else EXACT_TILE})
 
 
 def load_ptdit_vae(path: str, tiling: str = "auto") -> PTDiTVAE:
+    """Read ``path`` with ComfyUI's safe loader and wrap the CausalVAE; ``ValueError`` names the file."""
     name = os.path.basename(path)
     if tiling not in TILING_MODES:
         raise ValueError(f"tiling must be one of {', '.join(TILING_MODES)}, got {tiling!r}")
     try:
-        vae = load_causal_vae(path, operations=comfy.ops.disable_weight_init)
+        raw, metadata = comfy.utils.load_torch_file(path, safe_load=True, return_metadata=True)
+        vae = load_causal_vae(raw, config_from_metadata(metadata), operations=comfy.ops.disable_weight_init)
     except (CheckpointError, ValueError) as exc:
         raise ValueError(f"{name} cannot be loaded as the Open-Sora-Plan v1.2 CausalVAE: {exc}") from exc
-    # Previews of PT-DiT sampling use factors fitted to the VAE actually loaded.
-    factors, bias = fit_preview_factors(vae)
-    PTDiTLatentFormat.latent_rgb_factors, PTDiTLatentFormat.latent_rgb_factors_bias = factors, bias
-    return PTDiTVAE(vae, TILING_MODES[tiling])
+    except Exception as exc:  # unreadable file: ComfyUI's loader raises various types
+        raise ValueError(f"{name} is not a readable checkpoint: {exc}") from exc
+    return PTDiTVAE(vae, "auto" if tiling == "auto" else None)
 
 
 VAE_FOLDERS = ("vae",)

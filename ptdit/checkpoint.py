@@ -156,3 +156,11 @@ def check_keys(
     if wrong:
         lines.append(f"  {len(wrong)} weight(s) have the wrong shape: {_summarise(wrong, 4)}")
     raise CheckpointError("\n".join(lines))
+
+
+def check_finite(tensors: Mapping[str, torch.Tensor]) -> None:
+    """Raise :class:`CheckpointError` naming the floating-point tensors that hold NaN or inf."""
+    bad = sorted(k for k, v in tensors.items() if v.is_floating_point() and not bool(torch.isfinite(v).all()))
+    if bad:
+        raise CheckpointError(f"the file holds non-finite weights (NaN or inf) in {len(bad)} tensor(s): "
+                              f"{_summarise(bad)}")

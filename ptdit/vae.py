@@ -1,7 +1,7 @@
 """Open-Sora-Plan v1.2 CausalVAE (the VAE of Qihoo-T2X / PT-DiT) in plain PyTorch.
 
-:class:`CausalVAE` works on *raw* latents (what the decoder consumes, no 0.18215 scale) and picks
-untiled or seamless tiled processing by memory. :class:`ReferenceCausalVAE` follows the official
+:class:`CausalVAE` works on *raw* latents (what the decoder consumes, no 0.18215 scale), untiled or
+with the tiling the caller passes (``vae_memory.choose_tiling`` picks one for a memory budget). :class:`ReferenceCausalVAE` follows the official
 ``CausalVAE`` conventions instead: latents scaled by 0.18215 inside ``encode``/``decode`` and the
 official tiling. Pixels are (B, 3, T, H, W) in [-1, 1]; latents are (B, 4, t, H/8, W/8) with
 T = 1 + 4(t - 1).
@@ -15,8 +15,8 @@ from torch import nn
 from .vae_blocks import (RESAMPLERS, RESNETS, AttnBlock3D, CausalConv3d, ResnetBlock3D, fold_frames,
                          make_group_norm, unfold_frames)
 from .vae_config import LATENT_SCALE, CausalVAEConfig, ReferenceTiling
-from .vae_memory import choose_tiling
-from .vae_tiling import ExactTiling, LowMemoryTiling, Stage, exact_tiled, low_memory_tiled, reference_tiled
+from .vae_tiling import (ExactTiling, LowMemoryTiling, Stage, TileCallback, exact_tiled, low_memory_tiled,
+                         reference_tiled)
 
 AUTO = "auto"
 
@@ -181,34 +181,30 @@ class CausalVAE(nn.Module):
     # ----------------------------------------------------------------- public API (raw latents)
 
     @torch.no_grad()
-    def encode(self, x: torch.Tensor, tiling=AUTO, memory_budget: int | None = None):
+    def encode(self, x: torch.Tensor, tiling=None, on_tile: TileCallback | None = None):
         """x: (B, 3, T, H, W) pixels in [-1, 1] with T = 1 + 4k -> (mean, logvar), each
         (B, 4, 1 + k, ceil(H/8), ceil(W/8)). H and W are edge-padded to multiples of 8.
 
-        ``tiling``: "auto" (untiled if it fits ``memory_budget`` bytes, default: the free memory
-        of x's device, else :class:`ExactTiling`, else :class:`LowMemoryTiling`), None
-        (untiled), or one of those or :class:`ReferenceTiling`.
+        ``tiling``: None (untiled), :class:`ExactTiling`, :class:`LowMemoryTiling` or
+        :class:`ReferenceTiling` (``vae_memory.choose_tiling`` picks one for a memory budget);
+        ``on_tile(done, total)`` is called after every tile run of the exact and low-memory schemes.
         """
         check_pixels(x, self.config)
         x = pad_to_multiple(x, self.config.spatial_factor)
-        if tiling == AUTO:
-            tiling = choose_tiling(self.config, x.shape, x.dtype, x.device, memory_budget, encode=True)
-        return split_moments(self.encode_moments(x, tiling))
+        return split_moments(self.encode_moments(x, tiling, on_tile))
 
     @torch.no_grad()
-    def decode(self, z: torch.Tensor, tiling=AUTO, memory_budget: int | None = None) -> torch.Tensor:
+    def decode(self, z: torch.Tensor, tiling=None, on_tile: TileCallback | None = None) -> torch.Tensor:
         """z: raw latents (B, 4, t, h, w) -> pixels (B, 3, 4(t-1)+1, 8h, 8w), roughly [-1, 1], unclamped.
 
-        ``tiling`` as in :meth:`encode`.
+        ``tiling`` and ``on_tile`` as in :meth:`encode`.
         """
         check_latents(z, self.config)
-        if tiling == AUTO:
-            tiling = choose_tiling(self.config, z.shape, z.dtype, z.device, memory_budget, encode=False)
-        return self.decode_raw(z, tiling)
+        return self.decode_raw(z, tiling, on_tile)
 
     # ----------------------------------------------------------------- building blocks
 
-    def encode_moments(self, x: torch.Tensor, tiling=None) -> torch.Tensor:
+    def encode_moments(self, x: torch.Tensor, tiling=None, on_tile: TileCallback | None = None) -> torch.Tensor:
         """x: (B, 3, T, H, W) -> moments (B, 2*embed_dim, t, h, w) = quant_conv(encoder(x)), unclamped."""
         if tiling is None:
             return self._quant(self.encoder(x))
@@ -217,16 +213,16 @@ class CausalVAE(nn.Module):
         if isinstance(tiling, ExactTiling):
             x = pad_to_multiple(x, self.config.spatial_factor, minimum_only=True)
             h = exact_tiled(x, self.encoder.stages(), tiling, tiling.tile * self.config.spatial_factor,
-                            self._device()).to(self._device())
+                            self._device(), on_tile).to(self._device())
         elif isinstance(tiling, LowMemoryTiling):
             h = low_memory_tiled(x, self.encoder.forward_levels, tiling, encode=True,
                                  spatial_factor=self.config.spatial_factor,
-                                 temporal_factor=self.config.temporal_factor)
+                                 temporal_factor=self.config.temporal_factor, on_tile=on_tile)
         else:
             raise ValueError(f"unknown tiling {tiling!r}")
         return self._quant(self.encoder.forward_head(h))
 
-    def decode_raw(self, z: torch.Tensor, tiling=None) -> torch.Tensor:
+    def decode_raw(self, z: torch.Tensor, tiling=None, on_tile: TileCallback | None = None) -> torch.Tensor:
         """Raw latents (B, embed_dim, t, h, w) -> pixels, without input checks."""
         if tiling is None:
             return self.decoder(self._post_quant(z))
@@ -234,11 +230,11 @@ class CausalVAE(nn.Module):
             return reference_tiled(z, lambda tile: self.decoder(self._post_quant(tile)), tiling, encode=False)
         h = self.decoder.forward_head(self._post_quant(z))
         if isinstance(tiling, ExactTiling):
-            return exact_tiled(h, self.decoder.stages(), tiling, tiling.tile, self._device())
+            return exact_tiled(h, self.decoder.stages(), tiling, tiling.tile, self._device(), on_tile)
         if isinstance(tiling, LowMemoryTiling):
             return low_memory_tiled(h, self.decoder.forward_levels, tiling, encode=False,
                                     spatial_factor=self.config.spatial_factor,
-                                    temporal_factor=self.config.temporal_factor)
+                                    temporal_factor=self.config.temporal_factor, on_tile=on_tile)
         raise ValueError(f"unknown tiling {tiling!r}")
 
     def _device(self) -> torch.device:
@@ -257,8 +253,7 @@ class ReferenceCausalVAE(CausalVAE):
     Apart from not crashing where the reference does (tiling enabled on inputs below the tile
     size runs untiled; inputs under 8 px are edge-padded), results match the official
     ``CausalVAE`` up to float rounding. Frame counts and sizes are accepted as the reference
-    accepts them. ``tiling="auto"`` means the configured reference tiling; ``memory_budget`` is
-    not used.
+    accepts them. ``tiling="auto"`` means the configured reference tiling.
     """
 
     def __init__(self, config: CausalVAEConfig | None = None, tiling: ReferenceTiling | None = None,
@@ -267,16 +262,16 @@ class ReferenceCausalVAE(CausalVAE):
         self.reference_tiling = tiling
 
     @torch.no_grad()
-    def encode(self, x: torch.Tensor, tiling=AUTO, memory_budget=None):
+    def encode(self, x: torch.Tensor, tiling=AUTO, on_tile: TileCallback | None = None):
         """x: (B, 3, T, H, W) -> posterior (mean, logvar), (B, 4, (T-1)//4+1, H//8, W//8) each."""
         check_pixels(x, self.config, require_causal_frames=False)
-        return split_moments(self.encode_moments(x, self.reference_tiling if tiling == AUTO else tiling))
+        return split_moments(self.encode_moments(x, self.reference_tiling if tiling == AUTO else tiling, on_tile))
 
     @torch.no_grad()
-    def decode(self, z: torch.Tensor, tiling=AUTO, memory_budget=None) -> torch.Tensor:
+    def decode(self, z: torch.Tensor, tiling=AUTO, on_tile: TileCallback | None = None) -> torch.Tensor:
         """z: latents scaled by 0.18215, (B, 4, t, h, w) -> pixels (B, 3, 4(t-1)+1, 8h, 8w)."""
         check_latents(z, self.config)
-        return self.decode_raw(z / LATENT_SCALE, self.reference_tiling if tiling == AUTO else tiling)
+        return self.decode_raw(z / LATENT_SCALE, self.reference_tiling if tiling == AUTO else tiling, on_tile)
 
     @staticmethod
     def sample(mean: torch.Tensor, logvar: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:

@@ -16,7 +16,7 @@ from typing import Mapping
 import torch
 from torch import nn
 
-from .checkpoint import CheckpointError, check_keys, read_checkpoint, unwrap_state_dict
+from .checkpoint import CheckpointError, check_finite, check_keys, read_checkpoint, unwrap_state_dict
 from .vae import CausalVAE, ReferenceCausalVAE
 from .vae_config import CausalVAEConfig, configs_from_reference_kwargs, infer_config
 
@@ -48,10 +48,14 @@ def _read_file(path) -> tuple[dict[str, torch.Tensor], CausalVAEConfig | None]:
     if not state_dict:
         raise CheckpointError(f"{os.fspath(path)!r} holds no CausalVAE weights (looked for keys like "
                               f"{ANCHOR_KEYS[0]!r}, possibly under model/state_dict/ema_state_dict)")
-    config = None
-    if METADATA_KEY in metadata:
-        config = CausalVAEConfig.from_dict(json.loads(metadata[METADATA_KEY]))
-    return state_dict, config
+    return state_dict, config_from_metadata(metadata)
+
+
+def config_from_metadata(metadata: Mapping[str, str] | None) -> CausalVAEConfig | None:
+    """The architecture our tools store in the safetensors metadata key ``vae_config``, or None."""
+    if not metadata or METADATA_KEY not in metadata:
+        return None
+    return CausalVAEConfig.from_dict(json.loads(metadata[METADATA_KEY]))
 
 
 def load_causal_vae(source, config: CausalVAEConfig | None = None, *, norm_num_groups: int = 32,
@@ -81,6 +85,7 @@ def build_with_weights(cls, config: CausalVAEConfig, state_dict: Mapping[str, to
     model = cls(config, device="meta", operations=operations, **kwargs)
     check_keys({k: tuple(v.shape) for k, v in model.state_dict().items()}, state_dict,
                f"CausalVAE ({_describe(config)})")
+    check_finite(state_dict)
     target = torch.device(device) if device is not None else torch.device("cpu")
     tensors = {k: v.to(device=target, dtype=dtype or v.dtype) for k, v in state_dict.items()}
     model.load_state_dict(tensors, strict=True, assign=True)

@@ -9,7 +9,6 @@ counted.
 from __future__ import annotations
 
 import functools
-import os
 import weakref
 
 import torch
@@ -76,8 +75,9 @@ def peak_bytes(config, shape, dtype: torch.dtype, encode: bool, tiling=None) -> 
     """Approximate peak activation bytes of ``decode_raw`` (latents ``shape``) or ``encode_moments``
     (pixels ``shape``) with ``tiling`` (None, :class:`ExactTiling` or :class:`LowMemoryTiling`).
 
-    Untiled: a shape-only run on the meta device. Tiled: the whole-size buffers the scheme keeps
-    plus an untiled run on one tile (halo included).
+    Untiled: a shape-only run on the meta device. Tiled: the larger of the whole-size buffers the
+    scheme keeps plus an untiled run on one tile (halo included), and the part that always runs
+    whole (the attention head at latent resolution, see :func:`_head_peak`).
     """
     from .vae_tiling import ExactTiling, LowMemoryTiling
 
@@ -99,7 +99,8 @@ def peak_bytes(config, shape, dtype: torch.dtype, encode: bool, tiling=None) -> 
         raise ValueError(f"no memory model for tiling {tiling!r}")
     tile_shape = shape[:2] + (frames, min(shape[3], edge + 2 * halo), min(shape[4], edge + 2 * halo))
     tile_peak = _simulated_peak(config, tile_shape, dtype, encode)
-    return tile_peak + _whole_buffers(config, shape, dtype, encode, exact=isinstance(tiling, ExactTiling))
+    tiled = tile_peak + _whole_buffers(config, shape, dtype, encode, exact=isinstance(tiling, ExactTiling))
+    return max(tiled, _head_peak(config, shape, dtype, encode))
 
 
 @functools.lru_cache(maxsize=256)
@@ -112,6 +113,26 @@ def _simulated_peak(config, shape, dtype, encode) -> int:
             vae.encode_moments(x)
         else:
             vae.decode_raw(x)
+    return tracker.peak
+
+
+@functools.lru_cache(maxsize=256)
+def _head_peak(config, shape, dtype, encode) -> int:
+    """Peak bytes while a tiled call runs its untiled part: the decoder's head on the latents, or
+    the encoder's head on the tiled levels' output (the call's input is not counted, as untiled)."""
+    vae = _meta_vae(config, dtype)
+    x = torch.empty(shape, dtype=dtype, device="meta")
+    tracker = LiveTensorBytes()
+    with torch.no_grad():
+        if encode:
+            h = x
+            for stage in vae.encoder.stages():
+                h = stage.run(h)
+            with tracker:
+                vae._quant(vae.encoder.forward_head(h))
+            return h.nbytes + tracker.peak
+        with tracker:
+            vae.decoder.forward_head(vae._post_quant(x))
     return tracker.peak
 
 
@@ -139,7 +160,8 @@ def _whole_buffers(config, shape, dtype, encode, exact: bool) -> int:
 @functools.lru_cache(maxsize=64)
 def decode_bytes_per_pixel(config, dtype: torch.dtype = torch.float32, frames: int = 1) -> float:
     """Approximate peak bytes per output pixel (per frame) of an untiled decode of ``frames`` latent
-    frames. Multiply by B * T_out * H * W for a whole call (exact for H, W multiples of 64)."""
+    frames, measured on 8x8 latents. Multiplied by B * T_out * H * W it bounds larger calls from
+    above (their padded convs carry less border), by at most (8+2)²/8² for H, W multiples of 64."""
     latent = 8
     out_frames = (frames - 1) * config.temporal_factor + 1
     pixels = out_frames * (latent * config.spatial_factor) ** 2
@@ -153,29 +175,13 @@ def encode_bytes_per_pixel(config, dtype: torch.dtype = torch.float32, frames: i
     return peak_bytes(config, (1, 3, frames, side, side), dtype, encode=True) / (frames * side * side)
 
 
-def available_memory(device: torch.device) -> int:
-    """Free bytes on ``device``: CUDA's free memory, else the OS's available RAM."""
-    device = torch.device(device)
-    if device.type == "cuda":
-        return torch.cuda.mem_get_info(device)[0]
-    try:
-        with open("/proc/meminfo") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-
-
-def choose_tiling(config, shape, dtype, device, memory_budget: int | None, encode: bool):
-    """None (untiled) if the untiled call fits ``memory_budget`` bytes (default: free memory of
-    ``device``), else :class:`ExactTiling` if it fits, else the first fitting
-    :class:`LowMemoryTiling` from large tiles over whole clips to small tiles over single
-    latent frames (the last one if nothing fits)."""
+def choose_tiling(config, shape, dtype, budget: int, encode: bool):
+    """None (untiled) if the untiled call fits ``budget`` bytes, else :class:`ExactTiling` if it
+    fits, else the first fitting :class:`LowMemoryTiling` from large tiles over whole clips to
+    small tiles over single latent frames (the last one if nothing fits). The caller measures the
+    budget (the node layer asks ComfyUI for the free memory of the VAE's device)."""
     from .vae_tiling import ExactTiling, LowMemoryTiling
 
-    budget = available_memory(device) if memory_budget is None else memory_budget
     candidates = [None, ExactTiling(EXACT_TILE)]
     candidates += [LowMemoryTiling(tile=tile) for tile in LOW_MEMORY_TILES]
     candidates += [LowMemoryTiling(tile=LOW_MEMORY_TILES[-1], frames=frames) for frames in LOW_MEMORY_FRAMES]

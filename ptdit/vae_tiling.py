@@ -14,7 +14,9 @@ Three schemes:
   cross-faded. No visible seams, but a smooth deviation from the untiled result (the pooled
   statistics are estimates); optionally chunks time as well.
 
-Tile functions map (B, C, T, H, W) -> (B, C', T', H', W').
+Tile functions map (B, C, T, H, W) -> (B, C', T', H', W'). The exact and low-memory schemes take
+an optional ``on_tile(done, total)`` callback, called after every tile run of a pass (progress
+reports; raising from it stops the call).
 """
 from __future__ import annotations
 
@@ -27,6 +29,11 @@ from .vae_config import ReferenceTiling
 from .vae_norm import SharedNormStats, StatsCollected, TileRegion, causal_frame_index, sharing_norm_stats
 
 Run = Callable[[torch.Tensor], torch.Tensor]
+TileCallback = Callable[[int, int], None]
+
+
+def _no_callback(done: int, total: int) -> None:
+    return None
 
 
 # --------------------------------------------------------------------------- reference scheme
@@ -123,20 +130,21 @@ STAGE_HALO = 2  # two 3x3 convs at one resolution, or interpolation + conv, or a
 
 
 def exact_tiled(x: torch.Tensor, stages: Sequence[Stage], tiling: ExactTiling, edge: int,
-                compute_device: torch.device) -> torch.Tensor:
+                compute_device: torch.device, on_tile: TileCallback | None = None) -> torch.Tensor:
     """Run ``stages`` one after another over tiles of x: (B, C, T, H, W); ``edge``: first tile edge.
 
-    Returns the last stage's output on the storage device.
+    Returns the last stage's output on the storage device. ``on_tile(done, total)``: after every
+    tile run, counted per pass (a tiled stage makes one pass per GroupNorm it pools, plus one).
     """
     storage = torch.device(tiling.storage_device) if tiling.storage_device is not None else x.device
     x = x.to(storage)
     for stage in stages:
-        x = _exact_stage(x, stage, max(edge, stage.down), compute_device)
+        x = _exact_stage(x, stage, max(edge, stage.down), compute_device, on_tile or _no_callback)
         edge = edge * stage.up // stage.down
     return x
 
 
-def _exact_stage(x: torch.Tensor, stage: Stage, edge: int, compute_device) -> torch.Tensor:
+def _exact_stage(x: torch.Tensor, stage: Stage, edge: int, compute_device, on_tile: TileCallback) -> torch.Tensor:
     """One layer over tiles; each GroupNorm's statistics are pooled in a pass that stops there."""
     frames, height, width = x.shape[2:]
     edge = edge // stage.down * stage.down
@@ -151,11 +159,14 @@ def _exact_stage(x: torch.Tensor, stage: Stage, edge: int, compute_device) -> to
         shared = SharedNormStats(known, collect_from=len(known), stop_after=len(known))
         out = None
         with sharing_norm_stats(shared):
-            for region in regions:
+            for done, region in enumerate(regions, 1):
                 shared.begin_tile(region)
                 try:
                     tile = stage.run(_crop(x, region).to(compute_device))
                 except StatsCollected:
+                    tile = None
+                on_tile(done, len(regions))
+                if tile is None:
                     continue
                 if out is None:
                     size = (height * stage.up // stage.down, width * stage.up // stage.down)
@@ -230,12 +241,13 @@ def frame_chunks(frames: int, core: int, before: int, after: int, group: int):
     return [((max(0, a - before * group + group - 1), min(frames, b + after * group)), (a, b)) for a, b in cores]
 
 
-def low_memory_tiled(x: torch.Tensor, run: Run, tiling: LowMemoryTiling, *,
-                     spatial_factor: int, temporal_factor: int, encode: bool) -> torch.Tensor:
+def low_memory_tiled(x: torch.Tensor, run: Run, tiling: LowMemoryTiling, *, spatial_factor: int,
+                     temporal_factor: int, encode: bool, on_tile: TileCallback | None = None) -> torch.Tensor:
     """Run ``run`` over tiles of x: (B, C, T, H, W) with shared GroupNorm statistics and cross-fades.
 
     ``encode``: x is pixels (tile sizes are scaled to pixels, spatial tile borders fall on multiples
     of ``spatial_factor``); otherwise x is latents and the output is ``spatial_factor`` times larger.
+    ``on_tile(done, total)``: after every tile run, counted over all passes.
     """
     frames, height, width = x.shape[2:]
     if encode and (height % spatial_factor or width % spatial_factor):
@@ -252,20 +264,24 @@ def low_memory_tiled(x: torch.Tensor, run: Run, tiling: LowMemoryTiling, *,
     if len(regions) == 1:
         return run(x)
     blend = tiling.blend * (1 if encode else spatial_factor)
+    on_tile = on_tile or _no_callback
+    total = len(regions) * (tiling.stats_passes + 1)
     stats = None
-    for _ in range(tiling.stats_passes):
+    for index in range(tiling.stats_passes):
         shared = SharedNormStats(stats, collect_from=0)
         with sharing_norm_stats(shared):
-            for region in regions:
+            for done, region in enumerate(regions, index * len(regions) + 1):
                 shared.begin_tile(region)
                 run(_crop(x, region))
+                on_tile(done, total)
         stats = shared.pooled()
     shared = SharedNormStats(stats, collect_from=None)
     out = None
     with sharing_norm_stats(shared):
-        for region in regions:
+        for done, region in enumerate(regions, total - len(regions) + 1):
             shared.begin_tile(region)
             tile = run(_crop(x, region))
+            on_tile(done, total)
             if out is None:
                 out = tile.new_zeros(tile.shape[:2] + _output_size(x.shape[2:], region, tile.shape[2:]))
             _add_weighted(out, tile, region, x.shape[2:], blend)

@@ -10,9 +10,7 @@ import transformers
 from safetensors.torch import save_file
 
 from ptdit import PTDiT, PTDiTConfig
-from ptdit.vae import CausalVAE
 from ptdit.vae_config import CausalVAEConfig
-from ptdit.vae_loading import METADATA_KEY as VAE_METADATA_KEY
 
 REPO = Path(__file__).resolve().parents[2]
 WIDTH = 32  # T5 width = the tiny PT-DiT's caption width
@@ -39,13 +37,6 @@ def write_ptdit(path: Path, caption_channels: int = WIDTH) -> None:
                          compress_ratios=(1, 2, 2), proxy_ratios=(1, 2, 2), sample_size=16)
     torch.manual_seed(1)
     save_file(PTDiT(config).state_dict(), str(path), metadata={"ptdit_config": json.dumps(config.to_dict())})
-
-
-def write_vae(path) -> None:
-    """A tiny random CausalVAE with its config in the metadata."""
-    torch.manual_seed(0)
-    vae = CausalVAE(TINY_VAE)
-    save_file(vae.state_dict(), str(path), metadata={VAE_METADATA_KEY: json.dumps(TINY_VAE.to_dict())})
 
 
 def text_to_latent_prompt(encoder: str, model: str, positive: str, negative: str = "", prefix: str = "t5_flow"):

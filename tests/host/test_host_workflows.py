@@ -15,7 +15,8 @@ import pytest
 
 from scripts import make_workflows
 from scripts.workflow_api import prompt_to_workflow, workflow_to_prompt
-from tests.host.helpers import pack_nodes, write_ptdit, write_t5, write_vae
+from tests.host.helpers import TINY_VAE, pack_nodes, write_ptdit, write_t5
+from tests.unit.vae_tiny import write_vae_file
 
 pytestmark = pytest.mark.host
 
@@ -31,7 +32,7 @@ def stand_ins(comfy_host, tmp_path_factory):
     write_t5(t5_folder)
     shutil.copy(t5_folder / "model.safetensors", comfy_host.model_path("text_encoders", make_workflows.TEXT_ENCODER))
     write_ptdit(comfy_host.model_path("diffusion_models", make_workflows.TRANSFORMER))
-    write_vae(comfy_host.model_path("vae", make_workflows.VAE))
+    write_vae_file(comfy_host.model_path("vae", make_workflows.VAE), TINY_VAE)
 
 
 def _pack_widgets(workflow: dict) -> dict:

@@ -155,3 +155,14 @@ def test_layers_come_from_operations_with_dtype():
     assert all(p.dtype == torch.float64 for p in vae.parameters())
     out = vae.decode(torch.randn(1, 4, 1, 2, 2, dtype=torch.float64), tiling=None)
     assert out.dtype == torch.float64 and out.shape == (1, 3, 1, 16, 16)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_non_finite_weights_are_named(tmp_path, bad):
+    weights = tiny_vae().state_dict()
+    weights["decoder.conv_out.conv.weight"].view(-1)[3] = bad
+    path = tmp_path / "broken.safetensors"
+    save_file(weights, str(path))
+    with pytest.raises(CheckpointError, match=r"non-finite weights \(NaN or inf\) in 1 tensor\(s\): "
+                                              r"decoder\.conv_out\.conv\.weight"):
+        load_causal_vae(path, TINY)

@@ -6,7 +6,7 @@ import torch
 
 from ptdit.vae import CausalVAE
 from ptdit.vae_config import CausalVAEConfig, ReferenceTiling
-from ptdit.vae_memory import choose_tiling, peak_bytes
+from ptdit.vae_memory import SAFETY_FACTOR, choose_tiling, peak_bytes
 from ptdit.vae_tiling import (ExactTiling, LowMemoryTiling, _axis_weights, frame_chunks, reference_chunks,
                               tile_ranges)
 from tests.unit.vae_tiny import TINY, one_thread, tiny_reference_vae, tiny_vae  # noqa: F401 (autouse fixture)
@@ -112,18 +112,53 @@ def test_reference_tiled_encode_survives_slivers():
     assert mean.shape == logvar.shape == (1, 4, 1, 15, 8) and torch.isfinite(mean).all()
 
 
-def test_auto_tiling_steps_down_with_the_budget():
-    shape = (1, 4, 1, 64, 64)
+SMALL_BUDGET_LATENTS = (1, 4, 1, 40, 40)  # 320² px: low-memory tiles of 16 latents lower the peak
+
+
+def test_tiling_choice_steps_down_with_the_budget():
+    shape = SMALL_BUDGET_LATENTS
     untiled = peak_bytes(TINY, shape, torch.float32, encode=False)
-    exact = peak_bytes(TINY, shape, torch.float32, False, ExactTiling(32))
-    assert exact < untiled
-    assert choose_tiling(TINY, shape, torch.float32, "cpu", 10 * untiled, encode=False) is None
-    assert isinstance(choose_tiling(TINY, shape, torch.float32, "cpu", int(1.3 * exact), encode=False), ExactTiling)
-    assert isinstance(choose_tiling(TINY, shape, torch.float32, "cpu", 1, encode=False), LowMemoryTiling)
+    tiles = peak_bytes(TINY, shape, torch.float32, False, LowMemoryTiling(tile=16))
+    assert tiles < untiled
+    assert choose_tiling(TINY, shape, torch.float32, 10 * untiled, encode=False) is None
+    assert choose_tiling(TINY, shape, torch.float32, int(1.01 * SAFETY_FACTOR * tiles), False) == LowMemoryTiling(tile=16)
+    assert choose_tiling(TINY, shape, torch.float32, 1, encode=False) == LowMemoryTiling(tile=16, frames=1)
 
 
-def test_auto_decode_under_a_small_budget_still_matches():
+class TileLog:
+    """An ``on_tile`` callback that records its calls; raises after ``stop_after`` calls if set."""
+
+    def __init__(self, stop_after=None):
+        self.calls, self.stop_after = [], stop_after
+
+    def __call__(self, done, total):
+        self.calls.append((done, total))
+        if len(self.calls) == self.stop_after:
+            raise KeyboardInterrupt("stop")
+
+
+def test_decode_under_a_small_budget_runs_in_tiles():
     vae = tiny_vae()
-    z = torch.randn(1, 4, 1, 40, 40)
-    budget = int(1.3 * peak_bytes(TINY, z.shape, z.dtype, False, ExactTiling(32)))
-    assert_matches(vae.decode(z, memory_budget=budget), vae.decode(z, tiling=None))
+    z = torch.randn(SMALL_BUDGET_LATENTS)
+    budget = int(1.01 * SAFETY_FACTOR * peak_bytes(TINY, z.shape, z.dtype, False, LowMemoryTiling(tile=16)))
+    assert budget < SAFETY_FACTOR * peak_bytes(TINY, z.shape, z.dtype, encode=False)  # untiled does not fit
+    tiling = choose_tiling(TINY, z.shape, z.dtype, budget, encode=False)
+    log = TileLog()
+    out = vae.decode(z, tiling=tiling, on_tile=log)
+    assert out.shape == (1, 3, 1, 320, 320) and torch.isfinite(out).all()
+    # 40 latents in tiles of 16: 3 x 3 tiles, run in a statistics pass and the output pass.
+    assert log.calls == [(i, 18) for i in range(1, 19)]
+
+
+def test_low_memory_callback_fires_once_per_tile_run_and_can_stop_the_call():
+    vae = tiny_vae()
+    z = torch.randn(1, 4, 2, 6, 6)
+    tiling = LowMemoryTiling(tile=3, halo=1, blend=1, stats_passes=1)
+    log = TileLog()
+    vae.decode(z, tiling=tiling, on_tile=log)
+    runs = 2 * 2 * (tiling.stats_passes + 1)  # 2 x 2 tiles, a statistics pass and the output pass
+    assert log.calls == [(i, runs) for i in range(1, runs + 1)]
+    stopper = TileLog(stop_after=3)
+    with pytest.raises(KeyboardInterrupt):
+        vae.decode(z, tiling=tiling, on_tile=stopper)
+    assert len(stopper.calls) == 3

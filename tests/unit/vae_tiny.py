@@ -1,11 +1,15 @@
 """A small CausalVAE (released layout, hidden size 8, 4 groups) with seeded random weights."""
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
+from safetensors.torch import save_file
 
 from ptdit.vae import CausalVAE, ReferenceCausalVAE
 from ptdit.vae_config import CausalVAEConfig
+from ptdit.vae_loading import METADATA_KEY
 
 TINY = CausalVAEConfig(hidden_size=8, norm_num_groups=4)
 
@@ -13,6 +17,18 @@ TINY = CausalVAEConfig(hidden_size=8, norm_num_groups=4)
 def tiny_vae(seed: int = 0, cls=CausalVAE, **kwargs) -> CausalVAE:
     torch.manual_seed(seed)
     return cls(TINY, **kwargs).eval()
+
+
+def write_vae_file(path, config: CausalVAEConfig = TINY, seed: int = 0, edit=None) -> CausalVAE:
+    """Save a seeded random CausalVAE as .safetensors with its config in the metadata; ``edit``
+    may change the state dict first. Returns the model (weights as saved unless edited)."""
+    torch.manual_seed(seed)
+    vae = CausalVAE(config).eval()
+    weights = vae.state_dict()
+    if edit is not None:
+        edit(weights)
+    save_file(weights, str(path), metadata={METADATA_KEY: json.dumps(config.to_dict())})
+    return vae
 
 
 def tiny_reference_vae(seed: int = 0, tiling=None) -> ReferenceCausalVAE:

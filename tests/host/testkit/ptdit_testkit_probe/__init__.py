@@ -2,14 +2,15 @@
 
 Builds a MODEL without checkpoint detection (a ``supported_models_base.BASE`` subclass + a
 ``model_base.BaseModel`` subclass around a toy diffusion module), stashes an option on a cloned
-MODEL, feeds hand-made CONDITIONING, and provides a ``comfy.sd.VAE`` subclass for 5D video latents
-that sets every attribute the core VAE methods read. The toy diffusion module records what
+MODEL, feeds hand-made CONDITIONING, and provides a 5D video VAE built the way the pack builds its
+own (``nodes/core_vae.py``: core's constructor sets every attribute core's VAE methods read). The toy diffusion module records what
 ``diffusion_model.forward`` receives; ``PTDiTProbeReport`` returns those records as UI text.
 Imported by ComfyUI only; nothing here is shipped.
 """
 import dataclasses
+import importlib.util
 import json
-import math
+from pathlib import Path
 
 import torch
 
@@ -18,7 +19,6 @@ import comfy.latent_formats
 import comfy.model_base
 import comfy.model_management
 import comfy.model_patcher
-import comfy.sd
 import comfy.supported_models_base
 
 RECORDS = []  # one dict per diffusion_model.forward call
@@ -177,36 +177,23 @@ class ProbeVideoAE(torch.nn.Module):
         return self.from_rgb(x)
 
 
-class ProbeVAE(comfy.sd.VAE):
-    """Sets every attribute comfy.sd.VAE's methods read, without its state-dict detection."""
+def _core_vae_module():
+    """The pack's ``nodes/core_vae.py`` (ComfyUI imports only), loaded by path: the probe VAE is
+    set up exactly as the PT-DiT VAE is."""
+    path = Path(__file__).resolve().parents[4] / "nodes" / "core_vae.py"
+    spec = importlib.util.spec_from_file_location("ptdit_testkit_core_vae", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
-    def __init__(self):  # deliberately not calling super().__init__ (it needs a known state dict)
-        mm = comfy.model_management
-        self.first_stage_model = ProbeVideoAE().eval()
-        self.latent_channels = 4
-        self.latent_dim = 3
-        self.output_channels = 3
-        self.upscale_ratio = (lambda a: max(0, a * 4 - 3), 8, 8)
-        self.upscale_index_formula = (4, 8, 8)
-        self.downscale_ratio = (lambda a: max(0, math.floor((a + 3) / 4)), 8, 8)
-        self.downscale_index_formula = (4, 8, 8)
-        self.memory_used_decode = lambda shape, dtype: 64 * shape[2] * shape[3] * shape[4] * 64 * mm.dtype_size(dtype)
-        self.memory_used_encode = lambda shape, dtype: 64 * shape[2] * shape[3] * shape[4] * mm.dtype_size(dtype)
-        self.process_input = lambda image: image * 2.0 - 1.0
-        self.process_output = lambda image: torch.clamp((image + 1.0) / 2.0, min=0.0, max=1.0)
-        self.working_dtypes = [torch.float32]
-        self.disable_offload = False
-        self.not_video = False
-        self.extra_1d_channel = None
-        self.crop_input = True
-        self.size = None
-        self.device = mm.vae_device()
-        self.vae_dtype = mm.vae_dtype(self.device, self.working_dtypes)
-        self.first_stage_model.to(self.vae_dtype)
-        self.output_device = mm.intermediate_device()
-        self.patcher = comfy.model_patcher.ModelPatcher(self.first_stage_model, load_device=self.device,
-                                                        offload_device=mm.vae_offload_device())
-        self.model_size()
+
+def probe_vae():
+    """A 5D video VAE (4x temporal, 8x spatial, 4 channels) built by comfy.sd.VAE's own constructor."""
+    dtype_size = comfy.model_management.dtype_size
+    return _core_vae_module().CausalVideoVAE(
+        ProbeVideoAE(), latent_channels=4, temporal=4, spatial=8, working_dtypes=[torch.float32],
+        memory_used_encode=lambda shape, dtype: 64 * shape[2] * shape[3] * shape[4] * dtype_size(dtype),
+        memory_used_decode=lambda shape, dtype: 64 * shape[2] * shape[3] * shape[4] * 64 * dtype_size(dtype))
 
 
 class PTDiTProbeVAE:
@@ -219,7 +206,7 @@ class PTDiTProbeVAE:
     CATEGORY = "ptdit_testkit"
 
     def build(self):
-        return (ProbeVAE(),)
+        return (probe_vae(),)
 
 
 class PTDiTProbeReport:
