@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 from .api import io
+from .validation import CheckedNode
 from .model_folders import PTDIT_FOLDER, find_file, list_files
 from .model_loading import WEIGHT_DTYPES, load_ptdit_model
 
 MODEL_FOLDERS = (PTDIT_FOLDER, "diffusion_models")
 
 
-class PTDiTModelLoader(io.ComfyNode):
+class PTDiTModelLoader(CheckedNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
         return io.Schema(

@@ -34,6 +34,7 @@ from ..ptdit.t5_encoder import (ANCHOR, T5FormatError, T5Spec, check_tokenizer, 
                                 weight_files)
 from ..ptdit.text import MAX_TOKENS, truncate_with_end
 from .api import io
+from .validation import CheckedNode
 
 TEXT_ENCODER_FOLDER = "text_encoders"
 COMFY_T5_TOKENIZER = os.path.join(os.path.dirname(os.path.realpath(comfy.sd1_clip.__file__)), "text_encoders",
@@ -351,7 +352,7 @@ def resolve_tokenizer(choice: str, encoder_path: str) -> Optional[str]:
 
 # ------------------------------------------------------------------------------ nodes
 
-class PTDiTT5Loader(io.ComfyNode):
+class PTDiTT5Loader(CheckedNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
         return io.Schema(
@@ -407,7 +408,7 @@ class PTDiTT5Loader(io.ComfyNode):
         return io.NodeOutput(clip)
 
 
-class PTDiTT5TextRules(io.ComfyNode):
+class PTDiTT5TextRules(CheckedNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
         return io.Schema(

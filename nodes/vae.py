@@ -23,6 +23,7 @@ from ..ptdit.vae import CausalVAE
 from ..ptdit.vae_loading import load_causal_vae
 from ..ptdit.vae_memory import decode_bytes_per_pixel, encode_bytes_per_pixel
 from .api import io
+from .validation import CheckedNode
 from .comfy_model import VAE_SPATIAL, VAE_TEMPORAL, PTDiTLatentFormat
 from .model_folders import find_file, list_files
 
@@ -140,7 +141,7 @@ def load_ptdit_vae(path: str, tiling: str = "auto") -> PTDiTVAE:
 VAE_FOLDERS = ("vae",)
 
 
-class PTDiTVAELoader(io.ComfyNode):
+class PTDiTVAELoader(CheckedNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
         return io.Schema(
