@@ -183,13 +183,13 @@ def test_bad_inputs_give_node_errors_and_the_server_keeps_working(comfy_host, ti
     assert fine.ok
 
 
-def test_missing_model_file_is_a_clear_node_error(comfy_host, tiny_model_file):
+def test_missing_model_file_is_refused_when_queued(comfy_host, tiny_model_file):
     graph = _graph("no_such_file.safetensors", {"class_type": "PTDiTSamplerT2I", "inputs": {
         "width": 32, "height": 32, "batch_size": 1, **SAMPLING}})
-    result = comfy_host.run(graph, timeout=120, check=False)
-    assert not result.ok and result.error["node_id"] == "load"
-    assert "'no_such_file.safetensors' was not found in models/ptdit or models/diffusion_models" in \
-        result.error["exception_message"]
+    submitted = comfy_host.submit(graph)  # refused when queued: not among the loader's choices
+    assert not submitted.ok and list(submitted.node_errors) == ["load"]
+    (error,) = submitted.node_errors["load"]["errors"]
+    assert "model_name: 'no_such_file.safetensors' is not one of '" in error["details"]
 
 
 def test_interrupt_stops_a_long_sampling_run_promptly(comfy_host, tiny_model_file):
