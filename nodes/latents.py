@@ -6,8 +6,8 @@ import torch
 import comfy.model_management
 
 from .api import io
-from .validation import CheckedNode
 from .comfy_model import VAE_SPATIAL, VAE_TEMPORAL
+from .validation import CheckedNode
 
 # Aspect buckets around 1024², the released model's training resolution (multiples of 64 px).
 IMAGE_PRESETS = {

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 from .api import io
-from .validation import CheckedNode
 from .model_folders import PTDIT_FOLDER, find_file, list_files
 from .model_loading import WEIGHT_DTYPES, load_ptdit_model
+from .validation import CheckedNode
 
 MODEL_FOLDERS = (PTDIT_FOLDER, "diffusion_models")
 

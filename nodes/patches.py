@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from ..ptdit.complexity import latent_grid
 from .api import io
-from .validation import CheckedNode, InputError
 from .latents import frames_input, image_size, latent_frames, size_inputs
 from .options import TRANSFORMER_OPTIONS_KEY, WindowOptions
+from .validation import CheckedNode, InputError
 
 RATIO_CHOICES = [1, 2, 4, 8, 16, 32]
 RATIO_MAX = 64

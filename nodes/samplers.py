@@ -19,10 +19,10 @@ import latent_preview
 from ..ptdit import flow
 from ..ptdit.finite import check_step
 from .api import io
-from .validation import CheckedNode
 from .comfy_model import ComfyPTDiT
 from .latents import (batch_input, empty_latent, frames_input, image_size, latent_frames, size_inputs,
                       views_input)
+from .validation import CheckedNode
 
 OFFICIAL_SCHEDULER = "ptdit_rflow"
 

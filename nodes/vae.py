@@ -23,9 +23,9 @@ from ..ptdit.vae import CausalVAE
 from ..ptdit.vae_loading import load_causal_vae
 from ..ptdit.vae_memory import decode_bytes_per_pixel, encode_bytes_per_pixel
 from .api import io
-from .validation import CheckedNode
 from .comfy_model import VAE_SPATIAL, VAE_TEMPORAL, PTDiTLatentFormat
 from .model_folders import find_file, list_files
+from .validation import CheckedNode
 
 TILING_MODES = {"auto": "auto", "untiled": None}
 
