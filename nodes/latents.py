@@ -7,6 +7,7 @@ import comfy.model_management
 
 from .api import io
 from .comfy_model import VAE_SPATIAL, VAE_TEMPORAL
+from .validation import CheckedNode
 
 # Aspect buckets around 1024², the released model's training resolution (multiples of 64 px).
 IMAGE_PRESETS = {
@@ -67,7 +68,7 @@ def views_input(default: int = 24) -> io.Int.Input:
                         tooltip="Number of views around the orbit; they are generated jointly as one clip.")
 
 
-class PTDiTEmptyImageLatent(io.ComfyNode):
+class PTDiTEmptyImageLatent(CheckedNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
         return io.Schema(
@@ -84,7 +85,7 @@ class PTDiTEmptyImageLatent(io.ComfyNode):
         return io.NodeOutput({"samples": empty_latent(batch_size, width, height)})
 
 
-class PTDiTEmptyVideoLatent(io.ComfyNode):
+class PTDiTEmptyVideoLatent(CheckedNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
         return io.Schema(
@@ -99,7 +100,7 @@ class PTDiTEmptyVideoLatent(io.ComfyNode):
         return io.NodeOutput({"samples": empty_latent(batch_size, width, height, latent_frames(frames))})
 
 
-class PTDiTEmptyMultiViewLatent(io.ComfyNode):
+class PTDiTEmptyMultiViewLatent(CheckedNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
         return io.Schema(

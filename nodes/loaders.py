@@ -5,11 +5,12 @@ from .api import io
 from .model_folders import PTDIT_FOLDER, find_file, list_files
 from .model_loading import load_ptdit_model
 from .options import WEIGHT_DTYPES
+from .validation import CheckedNode
 
 MODEL_FOLDERS = (PTDIT_FOLDER, "diffusion_models")
 
 
-class PTDiTModelLoader(io.ComfyNode):
+class PTDiTModelLoader(CheckedNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
         return io.Schema(

@@ -8,7 +8,8 @@ import comfy.model_patcher
 import comfy.utils
 
 from ..ptdit import PTDiT
-from ..ptdit.checkpoint import CheckpointError
+from ..ptdit.checkpoint import PICKLE_SUFFIXES, CheckpointError, pickle_failure
+from ..ptdit.finite import check_finite_weights
 from ..ptdit.loader import check_state_dict, find_state_dict, infer_config
 from .comfy_model import PTDiTSupportedModel
 from .options import weight_dtype_of
@@ -20,13 +21,17 @@ def load_ptdit_model(path: str, weight_dtype: str = "default") -> comfy.model_pa
     unet_dtype = weight_dtype_of(weight_dtype)
     try:
         raw, metadata = comfy.utils.load_torch_file(path, safe_load=True, return_metadata=True)
+    except Exception as exc:  # unreadable file: ComfyUI's loader raises various types
+        why = pickle_failure(path, exc) if path.lower().endswith(PICKLE_SUFFIXES) else \
+            f"is not a readable checkpoint: {exc}"
+        raise ValueError(f"{name} {why}") from exc
+    try:
         state_dict = find_state_dict(raw)
         config = infer_config(state_dict, metadata)
         check_state_dict(PTDiT(config, device="meta"), state_dict)
+        check_finite_weights(state_dict)
     except (CheckpointError, ValueError) as exc:
         raise ValueError(f"{name} cannot be loaded as a PT-DiT model: {exc}") from exc
-    except Exception as exc:  # unreadable file: ComfyUI's loader raises various types
-        raise ValueError(f"{name} is not a readable checkpoint: {exc}") from exc
 
     model_config = PTDiTSupportedModel({"image_model": "ptdit", "ptdit_config": config.to_dict()})
     load_device = comfy.model_management.get_torch_device()

@@ -5,6 +5,7 @@ from ..ptdit.complexity import latent_grid
 from .api import io
 from .latents import frames_input, image_size, latent_frames, size_inputs
 from .options import TRANSFORMER_OPTIONS_KEY, WindowOptions
+from .validation import CheckedNode, InputError
 
 RATIO_CHOICES = [1, 2, 4, 8, 16, 32]
 RATIO_MAX = 64
@@ -45,7 +46,7 @@ def preview_grid(width, height, frames) -> tuple[int, int, int] | None:
     return latent_grid(height, width, latent_frames(frames))
 
 
-class PTDiTProxyRatio(io.ComfyNode):
+class PTDiTProxyRatio(CheckedNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
         return io.Schema(
@@ -68,27 +69,23 @@ class PTDiTProxyRatio(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, mode, window_f, window_h, window_w, proxy_f, proxy_h, proxy_w,
-                        width=None, height=None, frames=None):
-        """Re-checks what the widget offers: a hand-edited workflow or an API prompt may hold anything.
-        ComfyUI skips its own min/max checks for the inputs named here, so they are repeated."""
-        values = dict(window_f=window_f, window_h=window_h, window_w=window_w, proxy_f=proxy_f,
-                      proxy_h=proxy_h, proxy_w=proxy_w, width=width, height=height, frames=frames)
-        window, proxy = (window_f, window_h, window_w), (proxy_f, proxy_h, proxy_w)
+    def validate_inputs(cls, **values):
+        """Re-checks what the widget offers (a hand-edited workflow or an API prompt may hold anything):
+        the ranges and choices (:class:`CheckedNode`), then the manual ratios against the preview size."""
+        super().validate_inputs(**values)
+        mode = values.get("mode")
+        window = tuple(values.get(f"window_{axis}") for axis in "fhw")
+        proxy = tuple(values.get(f"proxy_{axis}") for axis in "fhw")
+        if mode is None or None in window + proxy:
+            return True  # linked from another node: checked against the latent when sampling
+        manual = mode == "manual"
         try:
-            for spec in cls.define_schema().inputs:
-                value = values.get(spec.id)
-                if isinstance(spec, io.Int.Input) and value is not None and not spec.min <= value <= spec.max:
-                    raise ValueError(f"{spec.id}={value} is outside {spec.min}..{spec.max}")
-            if mode is None or None in window + proxy:
-                return True  # linked from another node: checked against the latent when sampling
-            manual = mode == "manual"
             options = WindowOptions(mode, window if manual else None, proxy if manual else None)
-            grid = preview_grid(width, height, frames)
+            grid = preview_grid(values.get("width"), values.get("height"), values.get("frames"))
             if grid is not None:
                 options.check_tiling(grid, RATIO_MAX)
         except ValueError as e:
-            return str(e)
+            raise InputError(str(e)) from None
         return True
 
     @classmethod
@@ -101,7 +98,7 @@ class PTDiTProxyRatio(io.ComfyNode):
         return io.NodeOutput(with_options(model, options))
 
 
-class PTDiTWindowAttention(io.ComfyNode):
+class PTDiTWindowAttention(CheckedNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
         return io.Schema(

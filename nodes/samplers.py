@@ -6,6 +6,8 @@ sampler and scheduler can be chosen instead.
 """
 from __future__ import annotations
 
+import math
+
 import torch
 
 import comfy.model_sampling
@@ -15,10 +17,12 @@ import comfy.utils
 import latent_preview
 
 from ..ptdit import flow
+from ..ptdit.finite import check_step
 from .api import io
 from .comfy_model import ComfyPTDiT
 from .latents import (batch_input, empty_latent, frames_input, image_size, latent_frames, size_inputs,
                       views_input)
+from .validation import CheckedNode
 
 OFFICIAL_SCHEDULER = "ptdit_rflow"
 
@@ -47,17 +51,30 @@ def official_sigmas(steps: int, height: int, width: int, frames: int) -> torch.T
     return torch.cat([flow.rflow_timesteps(steps, height, width, frames).double() / 1000, torch.zeros(1)]).float()
 
 
+def finite_callback(preview, source: str):
+    """A sampling callback that stops at the first step whose prediction holds NaN / inf (one
+    reduced scalar read per step), then shows the preview."""
+
+    def callback(step, denoised, x, total_steps):
+        check_step(denoised, step, total_steps, source)
+        return preview(step, denoised, x, total_steps)
+
+    return callback
+
+
 def run_sampler(model, positive, negative, latent: torch.Tensor, *, seed: int, steps: int, cfg: float,
                 sampler_name: str, scheduler: str, height: int, width: int, frames: int,
                 noise: torch.Tensor | None = None) -> torch.Tensor:
     """Sample ``latent`` (zeros for text-to-X) with PT-DiT; returns the final latents."""
     require_ptdit(model)
+    if not math.isfinite(cfg):  # a linked value: widget values are checked when queued
+        raise ValueError(f"cfg={cfg} is not a finite number")
     shift = float(flow.shift_ratio(height, width, frames))
     patched = with_shift(model, shift)
     latent = comfy.sample.fix_empty_latent_channels(patched, latent)
     if noise is None:
         noise = comfy.sample.prepare_noise(latent, seed)
-    callback = latent_preview.prepare_callback(patched, steps)
+    callback = finite_callback(latent_preview.prepare_callback(patched, steps), model.model.ptdit_source)
     disable_pbar = not comfy.utils.PROGRESS_BAR_ENABLED
     if scheduler == OFFICIAL_SCHEDULER:
         sampler = comfy.samplers.sampler_object(sampler_name)
@@ -92,7 +109,7 @@ def conditioning_inputs() -> list:
     ]
 
 
-class PTDiTSamplerT2I(io.ComfyNode):
+class PTDiTSamplerT2I(CheckedNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
         return io.Schema(
@@ -111,7 +128,7 @@ class PTDiTSamplerT2I(io.ComfyNode):
         return io.NodeOutput({"samples": samples})
 
 
-class PTDiTSamplerT2V(io.ComfyNode):
+class PTDiTSamplerT2V(CheckedNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
         return io.Schema(
@@ -135,7 +152,7 @@ class PTDiTSamplerT2V(io.ComfyNode):
         return io.NodeOutput({"samples": samples}, fps)
 
 
-class PTDiTSamplerT2MV(io.ComfyNode):
+class PTDiTSamplerT2MV(CheckedNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
         return io.Schema(
@@ -159,7 +176,7 @@ class PTDiTSamplerT2MV(io.ComfyNode):
         return io.NodeOutput({"samples": samples}, {"samples": as_images})
 
 
-class PTDiTImageGrid(io.ComfyNode):
+class PTDiTImageGrid(CheckedNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
         return io.Schema(

@@ -39,6 +39,7 @@ from ..ptdit.t5_encoder import (ANCHOR, T5FormatError, T5Spec, check_tokenizer, 
 from ..ptdit.text import MAX_TOKENS, truncate_with_end
 from .api import io
 from .options import WEIGHT_DTYPES, weight_dtype_of
+from .validation import CheckedNode
 
 TEXT_ENCODER_FOLDER = "text_encoders"
 COMFY_T5_TOKENIZER = os.path.join(os.path.dirname(os.path.realpath(comfy.sd1_clip.__file__)), "text_encoders",
@@ -416,7 +417,7 @@ def clean_prompts_input() -> io.Boolean.Input:
                                     "encodes the text as typed.")
 
 
-class PTDiTT5Loader(io.ComfyNode):
+class PTDiTT5Loader(CheckedNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
         return io.Schema(
@@ -474,7 +475,7 @@ class PTDiTT5Loader(io.ComfyNode):
         return io.NodeOutput(clip)
 
 
-class PTDiTT5TextRules(io.ComfyNode):
+class PTDiTT5TextRules(CheckedNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
         return io.Schema(

@@ -27,6 +27,7 @@ from .api import io
 from .comfy_model import VAE_SPATIAL, VAE_TEMPORAL
 from .core_vae import CausalVideoVAE
 from .model_folders import find_file, list_files
+from .validation import CheckedNode
 
 TILING_MODES = ("auto", "untiled")
 
@@ -137,7 +138,7 @@ def load_ptdit_vae(path: str, tiling: str = "auto") -> PTDiTVAE:
 VAE_FOLDERS = ("vae",)
 
 
-class PTDiTVAELoader(io.ComfyNode):
+class PTDiTVAELoader(CheckedNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
         return io.Schema(

@@ -14,12 +14,16 @@ key mismatch into a message a user can act on.
 from __future__ import annotations
 
 import os
+import re
 from typing import Iterable, Mapping
 
 import torch
 
 SAFETENSORS_SUFFIXES = (".safetensors",)
 PICKLE_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin")
+
+ZIP_MAGIC = b"PK\x03\x04"  # torch.save since 1.6 writes a zip archive
+PICKLE_PROTO = 0x80  # older torch.save files and plain pickles start with the PROTO opcode
 
 # Searched in this order: the first container holding a tensor dict wins. ``model`` and
 # ``state_dict`` come first because that is the order the official loader uses.
@@ -56,10 +60,7 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[dict, dict[str, str]]:
         try:
             obj = torch.load(path, map_location="cpu", weights_only=True, mmap=False)
         except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError, ...
-            raise CheckpointError(
-                f"{path!r} could not be read as a weights-only PyTorch checkpoint ({exc}). Only "
-                "tensors and plain containers are accepted; convert other files to .safetensors."
-            ) from exc
+            raise CheckpointError(f"{path!r} {pickle_failure(path, exc)}") from exc
         if not isinstance(obj, Mapping):
             raise CheckpointError(f"{path!r} holds a {type(obj).__name__}, not a dict of tensors")
         return dict(obj), {}
@@ -67,6 +68,27 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[dict, dict[str, str]]:
         f"unsupported checkpoint extension for {path!r}; expected one of "
         f"{', '.join(SAFETENSORS_SUFFIXES + PICKLE_SUFFIXES)}"
     )
+
+
+def pickle_failure(path: str, exc: Exception) -> str:
+    """Why ``torch.load(path, weights_only=True)`` failed with ``exc``, as the end of a sentence that
+    names the file: not a PyTorch file at all, a pickle the weights-only reader refuses, or damage."""
+    with open(path, "rb") as f:
+        head = f.read(len(ZIP_MAGIC))
+    if not head:
+        return "is empty (0 bytes): download it again"
+    if not head.startswith(ZIP_MAGIC) and head[0] != PICKLE_PROTO:
+        return ("is not a PyTorch checkpoint (neither a torch.save archive nor a pickle): download it again, or "
+                "pick the right file")
+    text = str(exc)
+    policy = "pickles are read weights-only (tensors and plain containers), for safety: convert it to .safetensors"
+    if text.startswith("Weights only load failed"):
+        code = re.search(r"GLOBAL ([\w.]+)", text)
+        if code:
+            return f"would run code from the file ({code.group(1)}); {policy}"
+        return f"holds more than tensors; {policy}"
+    first_line = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    return f"is a damaged or truncated PyTorch checkpoint ({first_line}): download it again"
 
 
 def _tensor_items(obj: Mapping) -> dict[str, torch.Tensor]:
@@ -123,7 +145,8 @@ def unwrap_state_dict(obj: Mapping, anchors: Iterable[str]) -> dict[str, torch.T
     return first
 
 
-def _summarise(names: list[str], limit: int = 8) -> str:
+def summarise(names: list[str], limit: int = 8) -> str:
+    """The first ``limit`` names, comma-separated, and how many more there are."""
     shown = ", ".join(names[:limit])
     return shown + (f", … ({len(names) - limit} more)" if len(names) > limit else "")
 
@@ -150,17 +173,10 @@ def check_keys(
         return
     lines = [f"this file does not match a {what}:"]
     if missing:
-        lines.append(f"  {len(missing)} weight(s) the model needs are missing: {_summarise(missing)}")
+        lines.append(f"  {len(missing)} weight(s) the model needs are missing: {summarise(missing)}")
     if unexpected:
-        lines.append(f"  {len(unexpected)} weight(s) in the file are unknown to the model: {_summarise(unexpected)}")
+        lines.append(f"  {len(unexpected)} weight(s) in the file are unknown to the model: {summarise(unexpected)}")
     if wrong:
-        lines.append(f"  {len(wrong)} weight(s) have the wrong shape: {_summarise(wrong, 4)}")
+        lines.append(f"  {len(wrong)} weight(s) have the wrong shape: {summarise(wrong, 4)}")
     raise CheckpointError("\n".join(lines))
 
-
-def check_finite(tensors: Mapping[str, torch.Tensor]) -> None:
-    """Raise :class:`CheckpointError` naming the floating-point tensors that hold NaN or inf."""
-    bad = sorted(k for k, v in tensors.items() if v.is_floating_point() and not bool(torch.isfinite(v).all()))
-    if bad:
-        raise CheckpointError(f"the file holds non-finite weights (NaN or inf) in {len(bad)} tensor(s): "
-                              f"{_summarise(bad)}")

@@ -12,6 +12,7 @@ from torch import nn
 
 from .checkpoint import CheckpointError, check_keys, read_checkpoint, unwrap_state_dict
 from .config import PRESETS, PTDiTConfig, config_from_reference
+from .finite import check_finite_weights
 from .model import PTDiT
 
 ANCHORS = ("pos_embed.proj.weight", "adaln_single.linear.weight", "proj_out.weight")
@@ -22,6 +23,8 @@ REFERENCE_METADATA_KEY = "config"  # official constructor kwargs (reference fixt
 
 def find_state_dict(obj: Mapping) -> dict[str, torch.Tensor]:
     """The PT-DiT tensors inside a loaded checkpoint object (containers and prefixes removed)."""
+    if not isinstance(obj, Mapping):
+        raise CheckpointError(f"the file holds a {type(obj).__name__}, not a dict of tensors")
     state_dict = unwrap_state_dict(obj, ANCHORS)
     if not any(a in state_dict for a in ANCHORS):
         sample = ", ".join(list(state_dict)[:5])
@@ -39,6 +42,23 @@ def _heads_for(hidden: int) -> int:
                           "stored in the file")
 
 
+def config_from_metadata(metadata: Mapping[str, str]) -> PTDiTConfig:
+    """The config stored under ``ptdit_config`` (else the reference's ``config``) as JSON; a
+    :class:`CheckpointError` names the field when it is not JSON or not a valid config."""
+    key = METADATA_KEY if METADATA_KEY in metadata else REFERENCE_METADATA_KEY
+    try:
+        fields = json.loads(metadata[key])
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"the {key!r} metadata field is not valid JSON ({exc})") from None
+    if not isinstance(fields, dict):
+        raise CheckpointError(f"the {key!r} metadata field must be a JSON object of config fields, "
+                              f"got {type(fields).__name__}")
+    try:
+        return PTDiTConfig.from_dict(fields) if key == METADATA_KEY else config_from_reference(fields)
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"the {key!r} metadata field is not a valid PT-DiT config: {exc}") from None
+
+
 def infer_config(state_dict: Mapping[str, torch.Tensor], metadata: Optional[Mapping[str, str]] = None,
                  num_heads: Optional[int] = None) -> PTDiTConfig:
     """Config from safetensors metadata when present, otherwise from tensor shapes.
@@ -54,8 +74,7 @@ def infer_config(state_dict: Mapping[str, torch.Tensor], metadata: Optional[Mapp
     if num_heads is not None and (num_heads < 1 or hidden % num_heads):
         raise ValueError(f"num_heads={num_heads} must divide the hidden width {hidden}")
     if METADATA_KEY in metadata or REFERENCE_METADATA_KEY in metadata:
-        config = (PTDiTConfig.from_dict(json.loads(metadata[METADATA_KEY])) if METADATA_KEY in metadata
-                  else config_from_reference(json.loads(metadata[REFERENCE_METADATA_KEY])))
+        config = config_from_metadata(metadata)
         if num_heads is not None:
             config = dataclasses.replace(config, num_heads=num_heads, head_dim=hidden // num_heads)
         return config
@@ -88,6 +107,7 @@ def check_state_dict(model: PTDiT, state_dict: Mapping[str, torch.Tensor]) -> No
 def load_weights(model: PTDiT, state_dict: Mapping[str, torch.Tensor]) -> None:
     """Strictly load official-named weights into ``model`` (readable error on any mismatch)."""
     check_state_dict(model, state_dict)
+    check_finite_weights(state_dict)
     model.load_state_dict(dict(state_dict), strict=False, assign=model.scale_shift_table.is_meta)
     if model.pos_embed.pos_embed.is_meta:  # file without the fixed table: compute it
         model.pos_embed.reset_table(dtype=model.pos_embed.proj.weight.dtype)

@@ -16,7 +16,8 @@ from typing import Mapping
 import torch
 from torch import nn
 
-from .checkpoint import CheckpointError, check_finite, check_keys, read_checkpoint, unwrap_state_dict
+from .checkpoint import CheckpointError, check_keys, read_checkpoint, unwrap_state_dict
+from .finite import check_finite_weights
 from .vae import CausalVAE, ReferenceCausalVAE
 from .vae_config import CausalVAEConfig, configs_from_reference_kwargs, infer_config
 
@@ -85,7 +86,7 @@ def build_with_weights(cls, config: CausalVAEConfig, state_dict: Mapping[str, to
     model = cls(config, device="meta", operations=operations, **kwargs)
     check_keys({k: tuple(v.shape) for k, v in model.state_dict().items()}, state_dict,
                f"CausalVAE ({_describe(config)})")
-    check_finite(state_dict)
+    check_finite_weights(state_dict)
     target = torch.device(device) if device is not None else torch.device("cpu")
     tensors = {k: v.to(device=target, dtype=dtype or v.dtype) for k, v in state_dict.items()}
     model.load_state_dict(tensors, strict=True, assign=True)

@@ -99,26 +99,61 @@ def test_key_mismatch_is_reported_in_plain_words(tmp_path):
 
 
 def test_arbitrary_pickles_are_refused(tmp_path, capsys):
-    class Payload:
-        def __reduce__(self):
-            return (print, ("this must never run",))
-
     path = tmp_path / "evil.pt"
     with open(path, "wb") as f:
-        pickle.dump({"state_dict": Payload()}, f)
+        pickle.dump({"state_dict": _RunsCode()}, f)
     with pytest.raises(CheckpointError, match="weights-only"):
         load_ptdit(path)
     assert "this must never run" not in capsys.readouterr().out  # the payload's print never ran
 
 
-@pytest.mark.parametrize("name, message", [
-    ("broken.safetensors", "not a readable .safetensors"),
-    ("broken.ckpt", "could not be read as a weights-only"),
+def _truncated_pt(path):
+    torch.save(tiny_model().state_dict(), str(path))
+    path.write_bytes(path.read_bytes()[:2000])
+
+
+class _RunsCode:
+    def __reduce__(self):
+        return (print, ("this must never run",))
+
+
+@pytest.mark.parametrize("name, write, message", [
+    ("broken.safetensors", lambda p: p.write_bytes(b"not a checkpoint at all"), "not a readable .safetensors"),
+    ("broken.ckpt", lambda p: p.write_bytes(b"not a checkpoint at all"),
+     "is not a PyTorch checkpoint [(]neither a torch.save archive nor a pickle[)]"),
+    ("empty.pt", lambda p: p.write_bytes(b""), "is empty [(]0 bytes[)]"),
+    ("cut.pt", _truncated_pt, "is a damaged or truncated PyTorch checkpoint"),
+    ("code.pt", lambda p: torch.save({"w": _RunsCode()}, str(p)),
+     "would run code from the file [(]print[)]; pickles are read weights-only"),
+    ("list.pt", lambda p: torch.save([torch.zeros(1), torch.ones(1)], str(p)), "holds a list, not a dict of tensors"),
 ])
-def test_corrupt_files_give_clear_errors(tmp_path, name, message):
+def test_corrupt_files_give_clear_errors(tmp_path, name, write, message):
     path = tmp_path / name
-    path.write_bytes(b"not a checkpoint at all")
+    write(path)
     with pytest.raises(CheckpointError, match=message):
+        load_ptdit(path)
+
+
+@pytest.mark.parametrize("value, message", [
+    ("{num_heads: 2", r"the 'ptdit_config' metadata field is not valid JSON \(Expecting property name"),
+    ("[1, 2]", "the 'ptdit_config' metadata field must be a JSON object of config fields, got list"),
+    ('{"num_layers": 0}', "the 'ptdit_config' metadata field is not a valid PT-DiT config: PTDiTConfig.num_layers"),
+    ('{"colour": "red"}', "not a valid PT-DiT config: unknown PT-DiT config keys: colour"),
+])
+def test_bad_config_metadata_names_the_field(tmp_path, value, message):
+    path = tmp_path / "m.safetensors"
+    save_file(tiny_model().state_dict(), str(path), metadata={"ptdit_config": value})
+    with pytest.raises(CheckpointError, match=message):
+        load_ptdit(path)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_non_finite_weights_are_refused_by_name(tmp_path, bad):
+    sd = tiny_model().state_dict()
+    sd["proj_out.bias"][3] = bad
+    path = tmp_path / "m.safetensors"
+    save_file(sd, str(path), metadata={"ptdit_config": json.dumps(TINY.to_dict())})
+    with pytest.raises(CheckpointError, match=rf"^1 of {len(sd)} weights hold NaN or infinite values \(proj_out.bias\)"):
         load_ptdit(path)
 
 
