@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"\n{command}\n{note}\n{preset['shape'].describe()}\n\n{text}")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(dict(command=command, machine=note, shape=preset["shape"].describe(), rows=rows), f, indent=1)
+            json.dump(dict(command=command, machine=note, attention=models.comfy_attention, shape=preset["shape"].describe(), rows=rows), f, indent=1)
     if args.plot:
         from benchmarks.scaling_plot import plot
 
