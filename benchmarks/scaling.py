@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import shlex
@@ -33,7 +34,6 @@ import torch
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from benchmarks.pairs import time_pairs  # noqa: E402
 from benchmarks.scaling_models import Models, Shape, import_comfy  # noqa: E402
@@ -166,17 +166,20 @@ def main(argv: list[str] | None = None) -> None:
     models = Models(comfy, preset["shape"], device, DTYPES[args.dtype], args.official_src)
     note = machine_note(models, args.device, args.dtype)
     print(note, flush=True)
-    rows = []
-    for case in preset["cases"]:
-        pairs = args.long_pairs if _grid(case)[0] * _grid(case)[1] * _grid(case)[2] > LONG_TOKENS else args.pairs
-        rows.append(measure_case(models, case, pairs))
-        print(f"{case.label}: done", flush=True)
     official = args.official_src is not None
+    cases = preset["cases"]
+    done = {}
+    for case in sorted(cases, key=lambda c: math.prod(_grid(c))):  # cheapest first; the table keeps the order
+        pairs = args.long_pairs if math.prod(_grid(case)) > LONG_TOKENS else args.pairs
+        done[case] = measure_case(models, case, pairs)
+        print(table([done[case]], official).splitlines()[-1], flush=True)
+        rows = [done[c] for c in cases if c in done]
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(dict(command=command, machine=note, attention=models.comfy_attention,
+                               shape=preset["shape"].describe(), rows=rows), f, indent=1)
     text = table(rows, official)
     print(f"\n{command}\n{note}\n{preset['shape'].describe()}\n\n{text}")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(dict(command=command, machine=note, attention=models.comfy_attention, shape=preset["shape"].describe(), rows=rows), f, indent=1)
     if args.plot:
         from benchmarks.scaling_plot import plot
 
