@@ -156,8 +156,17 @@ def main(argv: list[str] | None = None) -> None:
                         "'--use-pytorch-cross-attention' (--cpu is added for a CPU device)")
     parser.add_argument("--plot", metavar="PNG", help="write the plot here (needs matplotlib), "
                         "e.g. docs/images/scaling.png")
-    parser.add_argument("--json", metavar="FILE", help="also write the rows to this file")
+    parser.add_argument("--json", metavar="FILE", help="also write the rows to this file (after every case)")
+    parser.add_argument("--replot", metavar="FILE", help="only draw --plot from the --json FILE of an earlier run "
+                        "(e.g. one stopped before its last case)")
     args = parser.parse_args(argv)
+    if args.replot:
+        if not args.plot:
+            parser.error("--replot needs --plot PNG")
+        with open(args.replot) as f:
+            run = json.load(f)
+        _plot(run["rows"], args.plot, f"{run['command']}\n{run['machine']}")
+        return
     command = "python benchmarks/scaling.py " + shlex.join(sys.argv[1:] if argv is None else argv)
     preset = QUICK if args.quick else FULL
     device = torch.device(args.device)
@@ -181,10 +190,14 @@ def main(argv: list[str] | None = None) -> None:
     text = table(rows, official)
     print(f"\n{command}\n{note}\n{preset['shape'].describe()}\n\n{text}")
     if args.plot:
-        from benchmarks.scaling_plot import plot
+        _plot(rows, args.plot, f"{command}\n{note}")
 
-        plot(rows, official, args.plot, f"{command}\n{note}")
-        print(f"plot: {args.plot}")
+
+def _plot(rows: list[dict], path: str, caption: str) -> None:
+    from benchmarks.scaling_plot import plot
+
+    plot(rows, any("official" in r["seconds"] for r in rows), path, caption)
+    print(f"plot: {path}")
 
 
 if __name__ == "__main__":
