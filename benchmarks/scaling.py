@@ -52,6 +52,11 @@ class Case:
     frames: int = 1
 
     @property
+    def key(self) -> str:
+        """Its name for ``--cases``: the size, or ``clip``."""
+        return str(self.px) if self.frames == 1 else "clip"
+
+    @property
     def label(self) -> str:
         return f"{self.px}²" if self.frames == 1 else f"{self.frames}×{self.px}² clip"
 
@@ -156,16 +161,21 @@ def main(argv: list[str] | None = None) -> None:
                         "'--use-pytorch-cross-attention' (--cpu is added for a CPU device)")
     parser.add_argument("--plot", metavar="PNG", help="write the plot here (needs matplotlib), "
                         "e.g. docs/images/scaling.png")
+    parser.add_argument("--cases", nargs="+", metavar="CASE", help="run only these cases: sizes (512 1024 "
+                        "1536 2048; 384 512 with --quick) and/or clip (default: all)")
     parser.add_argument("--json", metavar="FILE", help="also write the rows to this file (after every case)")
-    parser.add_argument("--replot", metavar="FILE", help="only draw --plot from the --json FILE of an earlier run "
-                        "(e.g. one stopped before its last case)")
+    parser.add_argument("--replot", metavar="FILE", nargs="+", help="only draw --plot from the --json FILEs of "
+                        "earlier runs (e.g. one stopped before its last case, and one run of the rest)")
     args = parser.parse_args(argv)
     if args.replot:
         if not args.plot:
             parser.error("--replot needs --plot PNG")
-        with open(args.replot) as f:
-            run = json.load(f)
-        _plot(run["rows"], args.plot, f"{run['command']}\n{run['machine']}")
+        runs = []
+        for path in args.replot:
+            with open(path) as f:
+                runs.append(json.load(f))
+        rows = sorted((r for run in runs for r in run["rows"]), key=lambda r: (r["frames"] > 1, r["tokens"]))
+        _plot(rows, args.plot, "\n".join(f"{run['command']}\n{run['machine']}" for run in runs))
         return
     command = "python benchmarks/scaling.py " + shlex.join(sys.argv[1:] if argv is None else argv)
     preset = QUICK if args.quick else FULL
@@ -176,7 +186,9 @@ def main(argv: list[str] | None = None) -> None:
     note = machine_note(models, args.device, args.dtype)
     print(note, flush=True)
     official = args.official_src is not None
-    cases = preset["cases"]
+    cases = [c for c in preset["cases"] if args.cases is None or c.key in args.cases]
+    if not cases:
+        parser.error(f"--cases: choose from {' '.join(c.key for c in preset['cases'])}")
     done = {}
     for case in sorted(cases, key=lambda c: math.prod(_grid(c))):  # cheapest first; the table keeps the order
         pairs = args.long_pairs if math.prod(_grid(case)) > LONG_TOKENS else args.pairs
