@@ -65,6 +65,12 @@ class Case:
         """(F, H, W) latent size: CausalVAE 8x spatial, 4x temporal after the first frame."""
         return 1 + (self.frames - 1) // 4, self.px // 8, self.px // 8
 
+    @property
+    def grid(self) -> tuple[int, int, int]:
+        """(F, H, W) token grid: the latent in patches of 2 x 2."""
+        f, h, w = self.latent
+        return f, h // 2, w // 2
+
 
 FULL = dict(shape=Shape(num_heads=16, head_dim=72, blocks=2, caption_channels=4096, text_tokens=120),
             cases=(Case(512), Case(1024), Case(1536), Case(2048), Case(512, 17)))
@@ -72,14 +78,9 @@ QUICK = dict(shape=Shape(num_heads=2, head_dim=16, blocks=1, caption_channels=32
              cases=(Case(384), Case(512), Case(384, 5)))
 
 
-def _grid(case: Case, patch: int = 2) -> tuple[int, int, int]:
-    f, h, w = case.latent
-    return f, h // patch, w // patch
-
-
 def measure_case(models: Models, case: Case, pairs: int) -> dict:
     """Peak activation bytes, attention FLOPs and paired timings of every model at one size."""
-    grid = _grid(case)
+    grid = case.grid
     window = WindowSettings.paper_default(grid)
     shape = models.shape
     runs = models.forwards(case.latent, window)
@@ -90,7 +91,7 @@ def measure_case(models: Models, case: Case, pairs: int) -> dict:
         if not torch.isfinite(out).all():
             raise RuntimeError(f"{name} produced non-finite outputs at {case.label}")
         peaks[name] = counter.peak
-    tokens = grid[0] * grid[1] * grid[2]
+    tokens = math.prod(grid)
     row = dict(case=case.label, px=case.px, frames=case.frames, tokens=tokens, window=list(window.compress),
                pairs=pairs, attention_ratio=attention_ratio(grid, window),
                flops={"ptdit": self_attention_flops(grid, shape.width, shape.blocks, window),
@@ -190,8 +191,8 @@ def main(argv: list[str] | None = None) -> None:
     if not cases:
         parser.error(f"--cases: choose from {' '.join(c.key for c in preset['cases'])}")
     done = {}
-    for case in sorted(cases, key=lambda c: math.prod(_grid(c))):  # cheapest first; the table keeps the order
-        pairs = args.long_pairs if math.prod(_grid(case)) > LONG_TOKENS else args.pairs
+    for case in sorted(cases, key=lambda c: math.prod(c.grid)):  # cheapest first; the table keeps the order
+        pairs = args.long_pairs if math.prod(case.grid) > LONG_TOKENS else args.pairs
         done[case] = measure_case(models, case, pairs)
         print(table([done[case]], official).splitlines()[-1], flush=True)
         rows = [done[c] for c in cases if c in done]
