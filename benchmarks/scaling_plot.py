@@ -48,6 +48,6 @@ def plot(rows: list[dict], official: bool, path: str, caption: str) -> None:
         ax.legend(fontsize=8)
     wrapped = "\n".join(textwrap.fill(line, 170) for line in caption.splitlines())
     fig.text(0.01, 0.01, wrapped, fontsize=7, family="monospace", va="bottom")
-    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    fig.tight_layout(rect=(0, 0.03 + 0.025 * (wrapped.count("\n") + 1), 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
