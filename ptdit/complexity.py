@@ -26,12 +26,28 @@ def _geometry(grid: tuple[int, int, int], window: WindowSettings) -> tuple[int, 
     return tokens, tokens // n * sh * sw, n
 
 
-def attention_ratio(grid: tuple[int, int, int], window: WindowSettings) -> float:
-    """Paper formula: PT-DiT attention interaction cost / full self-attention cost (0..1+)."""
+def _interactions(grid: tuple[int, int, int], window: Optional[WindowSettings]) -> int:
+    """Query-key pairs one block's self-attention scores: M² + N·M + N·n per local attention
+    (PT-DiT), or N² for full self-attention (``window`` None)."""
+    if window is None:
+        return (grid[0] * grid[1] * grid[2]) ** 2
     tokens, proxies, n = _geometry(grid, window)
     local = tokens * n * (int(window.window_attention) + int(window.shift_window))
-    full = (grid[0] * grid[1] * grid[2]) ** 2
-    return (proxies ** 2 + tokens * proxies + local) / full
+    return proxies ** 2 + tokens * proxies + local
+
+
+def attention_ratio(grid: tuple[int, int, int], window: WindowSettings) -> float:
+    """Paper formula: PT-DiT attention interaction cost / full self-attention cost (0..1+)."""
+    return _interactions(grid, window) / _interactions(grid, None)
+
+
+def self_attention_flops(grid: tuple[int, int, int], dim: int, layers: int,
+                         window: Optional[WindowSettings] = None) -> int:
+    """FLOPs of the token-token products (scores q·k and the weighted sum of v, 2 FLOPs per
+    multiply-add) of ``layers`` blocks' self-attention over a token grid (F, H, W) at width ``dim``:
+    PT-DiT's with ``window``, full self-attention (a PixArt-style DiT) with None. Projections and the
+    text cross-attention are not counted (the same in both)."""
+    return 4 * dim * layers * _interactions(grid, window)
 
 
 def latent_grid(height_px: int, width_px: int, frames: int = 1, vae_factor: int = 8, patch: int = 2

@@ -8,7 +8,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from ptdit import WindowSettings
-from ptdit.complexity import attention_ratio, forward_macs, latent_grid
+from ptdit.complexity import attention_ratio, forward_macs, latent_grid, self_attention_flops
 from tests.unit.tiny import tiny_inputs, tiny_model
 
 
@@ -49,3 +49,23 @@ def test_mac_count_is_exact(shape, window):
     with torch.no_grad(), FlopCounterMode(display=False, custom_mapping=_SDPA_FLOPS) as counter:
         model(x, t, ctx, mask, window=window)
     assert counter.get_total_flops() == 2 * sum(forward_macs(model.config, shape, ctx.shape[1], window).values())
+
+
+@pytest.mark.parametrize("shape, window", [
+    ((1, 4, 20, 28), WindowSettings((1, 4, 4), (1, 2, 2))),  # padded grid, several proxies
+    ((1, 4, 4, 16, 16), WindowSettings((2, 4, 4), (2, 4, 4), shift_window=False)),
+])
+def test_self_attention_flops_are_the_models_token_products(shape, window):
+    """What benchmarks/scaling.py reports: the attention kernels' FLOPs less the text cross-attention."""
+    model = tiny_model()
+    _, t, ctx, mask = tiny_inputs(batch=1)
+    with torch.no_grad(), FlopCounterMode(display=False, custom_mapping=_SDPA_FLOPS) as counter:
+        model(torch.randn(shape), t, ctx, mask, window=window)
+    kernels = counter.get_flop_counts()["Global"][torch.ops.aten._scaled_dot_product_flash_attention_for_cpu]
+    frames = shape[2] if len(shape) == 5 else 1
+    grid = (frames, shape[-2] // 2, shape[-1] // 2)
+    padded = math.prod(-(-g // c) * c for g, c in zip(grid, window.compress))
+    dim, layers = model.config.hidden_size, model.config.num_layers
+    text = 4 * dim * layers * padded * ctx.shape[1]
+    assert kernels - text == self_attention_flops(grid, dim, layers, window)
+    assert self_attention_flops(grid, dim, layers) == 4 * dim * layers * math.prod(grid) ** 2
