@@ -5,6 +5,7 @@ from ..ptdit.complexity import latent_grid
 from .api import io
 from .latents import frames_input, image_size, latent_frames, size_inputs
 from .options import TRANSFORMER_OPTIONS_KEY, WindowOptions
+from .trained_ratio import UI_KEY, model_report
 
 RATIO_CHOICES = [1, 2, 4, 8, 16, 32]
 RATIO_MAX = 64
@@ -98,7 +99,8 @@ class PTDiTProxyRatio(io.ComfyNode):
             mode=mode,
             compress=(window_f, window_h, window_w) if mode == "manual" else None,
             proxy=(proxy_f, proxy_h, proxy_w) if mode == "manual" else None)
-        return io.NodeOutput(with_options(model, options))
+        trained = model_report(model)  # the widget's checkpoint read-out learns it from this run
+        return io.NodeOutput(with_options(model, options), ui={UI_KEY: [trained]} if trained else None)
 
 
 class PTDiTWindowAttention(io.ComfyNode):

@@ -39,6 +39,16 @@ def _heads_for(hidden: int) -> int:
                           "stored in the file")
 
 
+def config_from_metadata(metadata: Mapping[str, str]) -> Optional[PTDiTConfig]:
+    """The config stored in a checkpoint's metadata (``ptdit_config``, else the official ``config``
+    kwargs), or None when it stores neither."""
+    if METADATA_KEY in metadata:
+        return PTDiTConfig.from_dict(json.loads(metadata[METADATA_KEY]))
+    if REFERENCE_METADATA_KEY in metadata:
+        return config_from_reference(json.loads(metadata[REFERENCE_METADATA_KEY]))
+    return None
+
+
 def infer_config(state_dict: Mapping[str, torch.Tensor], metadata: Optional[Mapping[str, str]] = None,
                  num_heads: Optional[int] = None) -> PTDiTConfig:
     """Config from safetensors metadata when present, otherwise from tensor shapes.
@@ -48,14 +58,12 @@ def infer_config(state_dict: Mapping[str, torch.Tensor], metadata: Optional[Mapp
     they come from metadata, else from the released preset of the same width; ``num_heads``
     overrides the head count either way.
     """
-    metadata = metadata or {}
     proj = state_dict["pos_embed.proj.weight"]
     hidden, in_channels, patch = proj.shape[0], proj.shape[1], proj.shape[2]
     if num_heads is not None and (num_heads < 1 or hidden % num_heads):
         raise ValueError(f"num_heads={num_heads} must divide the hidden width {hidden}")
-    if METADATA_KEY in metadata or REFERENCE_METADATA_KEY in metadata:
-        config = (PTDiTConfig.from_dict(json.loads(metadata[METADATA_KEY])) if METADATA_KEY in metadata
-                  else config_from_reference(json.loads(metadata[REFERENCE_METADATA_KEY])))
+    config = config_from_metadata(metadata or {})
+    if config is not None:
         if num_heads is not None:
             config = dataclasses.replace(config, num_heads=num_heads, head_dim=hidden // num_heads)
         return config

@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import types
+import dataclasses
 from decimal import Decimal
 from pathlib import Path
 
@@ -28,15 +29,18 @@ from tests.reference_io import IN_CI
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MATH_JS = REPO_ROOT / "web" / "ptdit_ratio_math.js"
 RATIO_MAX = 64
+# Trained (window, proxy) ratios of checkpoint-mode cases: the released model's, the demo's, others.
+TRAINED = [((1, 8, 8), (1, 8, 8)), ((1, 2, 2), (1, 2, 2)), ((4, 16, 16), (4, 8, 4)), ((1, 8, 8), (1, 4, 8))]
 
 NODE_SCRIPT = r"""
 import { readFileSync } from "node:fs";
 const m = await import(process.argv[1]);
 const q = JSON.parse(readFileSync(0, "utf8"));
 const out = {
-  constants: { VAE_SPATIAL: m.VAE_SPATIAL, VAE_TEMPORAL: m.VAE_TEMPORAL, PATCH: m.PATCH, TRAINED: m.TRAINED },
+  constants: { VAE_SPATIAL: m.VAE_SPATIAL, VAE_TEMPORAL: m.VAE_TEMPORAL, PATCH: m.PATCH },
   paper: q.paper.map((g) => m.paperDefault(g)),
-  checkpoint: q.grids.map((g) => m.checkpointDefault(g)),
+  checkpoint: q.trained.map((t) => q.grids.map((g) => m.checkpointDefault(g, t))),
+  unknown: m.effectiveRatios("checkpoint", q.grids[0], { window: [1, 1, 1], proxy: [1, 1, 1] }),
   grid: q.sizes.map(([w, h, f]) => m.tokenGrid(w, h, f)),
   readout: q.readout.map(([g, window, proxy]) => m.readout(g, { window, proxy })),
   percent: q.readout.map(([g, window, proxy]) => m.percent(m.readout(g, { window, proxy }).ratio)),
@@ -108,6 +112,7 @@ def js_and_query():
         "sizes": sizes,
         "readout": ratio_table(),
         "largest": RATIO_MAX,
+        "trained": [{"window": list(w), "proxy": list(p)} for w, p in TRAINED],
     }
     return run_js(query), query
 
@@ -119,8 +124,6 @@ def test_constants_match_python(js_and_query):
         assert js["constants"][name] == int(re.search(rf"^{name} = (\d+)", source, re.M).group(1))
     released = PRESETS["qihoo-t2i-1.1b"]
     assert js["constants"]["PATCH"] == released.patch_size == PTDiTConfig().patch_size
-    assert js["constants"]["TRAINED"] == {"window": list(released.compress_ratios),
-                                          "proxy": list(released.proxy_ratios)}
 
 
 def test_paper_table_matches_for_every_grid(js_and_query):
@@ -133,10 +136,12 @@ def test_paper_table_matches_for_every_grid(js_and_query):
 def test_checkpoint_mode_matches_window_options(js_and_query):
     js, query = js_and_query
     options = pack_module("nodes.options")
-    config = PRESETS["qihoo-t2i-1.1b"]
-    for grid, got in zip(query["grids"], js["checkpoint"]):
-        want = options.WindowOptions("checkpoint").resolve(config, tuple(grid))
-        assert (got["window"], got["proxy"]) == (list(want.compress), list(want.proxy)), grid
+    for (window, proxy), per_grid in zip(TRAINED, js["checkpoint"]):
+        config = dataclasses.replace(PRESETS["qihoo-t2i-1.1b"], compress_ratios=window, proxy_ratios=proxy)
+        for grid, got in zip(query["grids"], per_grid):
+            want = options.WindowOptions("checkpoint").resolve(config, tuple(grid))
+            assert (got["window"], got["proxy"]) == (list(want.compress), list(want.proxy)), (grid, window)
+    assert js["unknown"] is None  # no trained ratio given: no guess
 
 
 def test_token_grid_matches_the_node_rules(js_and_query):
