@@ -127,8 +127,15 @@ function fillSelect(select, values, current, note) {
   select.value = String(current);
 }
 
+/** On-screen scale of an element (the canvas zoom; both renderers scale the DOM with a CSS transform). */
+function zoomOf(element) {
+  const width = element?.clientWidth;
+  const zoom = width ? element.getBoundingClientRect().width / width : 0;
+  return zoom > 0 ? zoom : app.canvas?.ds?.scale || 1;
+}
+
 function drawGrid(canvas, s, r) {
-  const scale = (window.devicePixelRatio || 1) * (app.canvas?.ds?.scale || 1);
+  const scale = (window.devicePixelRatio || 1) * zoomOf(canvas);
   const cssW = canvas.clientWidth || 200;
   const cssH = CANVAS_HEIGHT;
   canvas.width = Math.max(1, Math.round(cssW * scale));
@@ -174,6 +181,7 @@ function drawGrid(canvas, s, r) {
 
 const LINES = ["mode", "trained", "tokens", "windows", "proxies", "cost", "warning", "problems"];
 const RED = "#ff6b6b";
+const TEXT_ORDER = ["cost", "windows", "warning", "problems", "trained", "proxies", "tokens"]; // one line: key facts first
 
 /** The read-out as { line name: [text, colour] } (an empty text hides the line) and the cost ratio. */
 function readoutOf(s) {
@@ -227,13 +235,13 @@ function refresh(node, force = false) {
     [...s.effective.window, ...s.effective.proxy].forEach((r, i) => setValue(node, RATIOS[i], r));
     s = stateOf(node);
   }
-  const zoom = app.canvas?.ds?.scale || 1;
+  const zoom = zoomOf(view.canvas);
   const key = JSON.stringify([s.mode, s.manual, s.size, s.largest, s.trained, view.canvas?.clientWidth, zoom]);
   if (!force && key === view.key) return;
   view.key = key;
   const { lines, r } = readoutOf(s);
   if (view.text) {
-    view.text.value = LINES.map((k) => lines[k][0]).filter(Boolean).join("\n");
+    view.text.value = TEXT_ORDER.map((k) => lines[k][0]).filter(Boolean).join(" · ");
     node.setDirtyCanvas?.(true, false);
     return;
   }
@@ -288,12 +296,15 @@ function build(node) {
     root.append(lines[name]);
   }
   views.set(node, { root, selects, canvas, lines, key: null });
-  // The frontend sizes the element after creation and on node resize: redraw at the new size.
+  // The frontend sizes the element after creation and on node resize: redraw at the new size. The
+  // Vue renderer neither draws the node on the canvas (onDraw) nor resizes it on zoom: look often.
   const observer = new ResizeObserver(() => refresh(node));
   observer.observe(canvas);
+  const timer = setInterval(() => root.isConnected && refresh(node), 250);
   const removed = node.onRemoved;
   node.onRemoved = function () {
     observer.disconnect();
+    clearInterval(timer);
     return removed?.apply(this, arguments);
   };
   return root;
@@ -323,9 +334,21 @@ function addTextReadout(node) {
   const text = node.addWidget("text", "ptdit_readout", "", () => refresh(node, true), { serialize: false });
   text.serialize = false;
   views.set(node, { text, key: null });
-  const changed = node.onWidgetChanged;
-  node.onWidgetChanged = function () {
-    const result = changed?.apply(this, arguments);
+}
+
+/** Refresh after a widget edit or a (dis)connection too: some renderers never draw the node's canvas. */
+function followChanges(node) {
+  for (const w of node.widgets ?? []) {
+    const callback = w.callback;
+    w.callback = function () {
+      const result = callback?.apply(this, arguments);
+      refresh(node);
+      return result;
+    };
+  }
+  const connections = node.onConnectionsChange;
+  node.onConnectionsChange = function () {
+    const result = connections?.apply(this, arguments);
     refresh(this);
     return result;
   };
@@ -339,6 +362,7 @@ app.registerExtension({
     nodeType.prototype.onNodeCreated = function () {
       const result = created?.apply(this, arguments);
       (typeof this.addDOMWidget === "function" ? addPicker : addTextReadout)(this);
+      followChanges(this);
       this.setSize([Math.max(this.size[0], 300), this.computeSize()[1]]);
       refresh(this, true);
       return result;
