@@ -44,7 +44,7 @@ function upstreamModelFile(node) {
     seen.add(n);
     if (n.type === LOADER) return widgetOf(n, "model_name")?.value ?? null;
     const slot = n.inputs?.findIndex((i) => i.type === "MODEL" || (n.type === "Reroute" && i.link != null)) ?? -1;
-    n = slot >= 0 ? n.getInputNode?.(slot) : null;
+    n = slot >= 0 && n.graph ? n.getInputNode(slot) : null; // not in a graph yet: nothing upstream
   }
   return null;
 }

@@ -104,10 +104,11 @@ def add_via_search(ui, query: str, node_type: str, at=(760, 420)) -> int:
     option = ui.page.locator('[role="option"]', has_text=query).first
     option.wait_for(state="visible")
     option.click()
-    # From 1.4x the new node follows the pointer as a ghost until a click places it.
     box.wait_for(state="hidden")
-    ui.page.mouse.move(*at)
-    ui.page.mouse.click(*at)
+    if ui.js("() => app.graph.nodes.some((n) => n.flags?.ghost)"):
+        # From 1.4x the new node follows the pointer as a ghost until a click places it.
+        ui.page.mouse.move(*at)
+        ui.page.mouse.click(*at)
     ui.page.wait_for_function(f"app.graph.nodes.some((n) => n.type === '{node_type}' && !n.flags?.ghost)")
     return ui.js(f"app.graph.nodes.find((n) => n.type === '{node_type}').id")
 
