@@ -6,10 +6,12 @@ from .nodes.model_folders import register_model_folders
 from .nodes.patches import PTDiTProxyRatio, PTDiTWindowAttention
 from .nodes.samplers import PTDiTImageGrid, PTDiTSamplerT2I, PTDiTSamplerT2MV, PTDiTSamplerT2V
 from .nodes.text_encoders import PTDiTT5Loader, PTDiTT5TextRules
+from .nodes.trained_ratio import register_routes
 from .nodes.vae import PTDiTVAELoader
 
 warn_if_older_host()
 register_model_folders()
+register_routes()
 
 NODE_CLASS_MAPPINGS = {
     "PTDiTModelLoader": PTDiTModelLoader,

@@ -5,6 +5,7 @@ from ..ptdit.complexity import latent_grid
 from .api import io
 from .latents import frames_input, image_size, latent_frames, size_inputs
 from .options import TRANSFORMER_OPTIONS_KEY, WindowOptions
+from .trained_ratio import UI_KEY, model_report
 from .validation import CheckedNode, InputError
 
 RATIO_CHOICES = [1, 2, 4, 8, 16, 32]
@@ -95,7 +96,8 @@ class PTDiTProxyRatio(CheckedNode):
             mode=mode,
             compress=(window_f, window_h, window_w) if mode == "manual" else None,
             proxy=(proxy_f, proxy_h, proxy_w) if mode == "manual" else None)
-        return io.NodeOutput(with_options(model, options))
+        trained = model_report(model)  # the widget's checkpoint read-out learns it from this run
+        return io.NodeOutput(with_options(model, options), ui={UI_KEY: [trained]} if trained else None)
 
 
 class PTDiTWindowAttention(CheckedNode):

@@ -13,8 +13,10 @@ key mismatch into a message a user can act on.
 """
 from __future__ import annotations
 
+import json
 import os
 import re
+import struct
 from typing import Iterable, Mapping
 
 import torch
@@ -27,6 +29,8 @@ PICKLE_PROTO = 0x80  # older torch.save files and plain pickles start with the P
 
 # Searched in this order: the first container holding a tensor dict wins. ``model`` and
 # ``state_dict`` come first because that is the order the official loader uses.
+MAX_HEADER_BYTES = 100 * 1024 * 1024  # the safetensors format's own limit on the JSON header
+
 CONTAINER_KEYS = ("model", "state_dict", "ema", "ema_state_dict", "model_ema", "module",
                   "predictor", "net", "generator", "gen_model", "params")
 
@@ -89,6 +93,27 @@ def pickle_failure(path: str, exc: Exception) -> str:
         return f"holds more than tensors; {policy}"
     first_line = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
     return f"is a damaged or truncated PyTorch checkpoint ({first_line}): download it again"
+
+
+def read_safetensors_metadata(path: str | os.PathLike) -> dict[str, str]:
+    """The string metadata of a ``.safetensors`` file, reading only its JSON header (no tensor data).
+
+    The file starts with the header's byte length (8 bytes, little-endian) and the header itself, a
+    JSON object whose ``__metadata__`` entry holds the metadata. Raises :class:`CheckpointError`.
+    """
+    path = os.fspath(path)
+    try:
+        with open(path, "rb") as f:
+            (size,) = struct.unpack("<Q", f.read(8))
+            if size > MAX_HEADER_BYTES:
+                raise ValueError(f"header of {size} bytes is larger than the format allows")
+            header = json.loads(f.read(size))
+    except (OSError, struct.error, ValueError) as exc:  # json.JSONDecodeError is a ValueError
+        raise CheckpointError(f"{path!r} is not a readable .safetensors file: {exc}") from exc
+    metadata = header.get("__metadata__") if isinstance(header, dict) else None
+    if not isinstance(metadata, dict):
+        return {}
+    return {k: v for k, v in metadata.items() if isinstance(v, str)}
 
 
 def _tensor_items(obj: Mapping) -> dict[str, torch.Tensor]:

@@ -42,9 +42,12 @@ def _heads_for(hidden: int) -> int:
                           "stored in the file")
 
 
-def config_from_metadata(metadata: Mapping[str, str]) -> PTDiTConfig:
-    """The config stored under ``ptdit_config`` (else the reference's ``config``) as JSON; a
-    :class:`CheckpointError` names the field when it is not JSON or not a valid config."""
+def config_from_metadata(metadata: Mapping[str, str]) -> Optional[PTDiTConfig]:
+    """The config stored under ``ptdit_config`` (else the reference's ``config``) as JSON, or None when
+    the metadata holds neither; a :class:`CheckpointError` names the field when it is not JSON or not a
+    valid config."""
+    if METADATA_KEY not in metadata and REFERENCE_METADATA_KEY not in metadata:
+        return None
     key = METADATA_KEY if METADATA_KEY in metadata else REFERENCE_METADATA_KEY
     try:
         fields = json.loads(metadata[key])
@@ -68,13 +71,12 @@ def infer_config(state_dict: Mapping[str, torch.Tensor], metadata: Optional[Mapp
     they come from metadata, else from the released preset of the same width; ``num_heads``
     overrides the head count either way.
     """
-    metadata = metadata or {}
     proj = state_dict["pos_embed.proj.weight"]
     hidden, in_channels, patch = proj.shape[0], proj.shape[1], proj.shape[2]
     if num_heads is not None and (num_heads < 1 or hidden % num_heads):
         raise ValueError(f"num_heads={num_heads} must divide the hidden width {hidden}")
-    if METADATA_KEY in metadata or REFERENCE_METADATA_KEY in metadata:
-        config = config_from_metadata(metadata)
+    config = config_from_metadata(metadata or {})
+    if config is not None:
         if num_heads is not None:
             config = dataclasses.replace(config, num_heads=num_heads, head_dim=hidden // num_heads)
         return config

@@ -9,8 +9,6 @@
 export const VAE_SPATIAL = 8; // CausalVAE (nodes/comfy_model.py)
 export const VAE_TEMPORAL = 4;
 export const PATCH = 2; // PTDiTConfig.patch_size of the released checkpoint
-/** Window and proxy ratios the released Qihoo-T2I checkpoint was trained with. */
-export const TRAINED = Object.freeze({ window: [1, 8, 8], proxy: [1, 8, 8] });
 
 /** Latent frames of a 1 + 4k frame clip, or null when `frames` is not of that form. */
 export function latentFrames(frames) {
@@ -48,17 +46,20 @@ export function paperDefault([frames, rows, cols]) {
   return { window, proxy: [...window] };
 }
 
-/** "checkpoint" mode (WindowOptions.resolve): the trained ratios clamped to a small grid. */
-export function checkpointDefault(grid, trained = TRAINED) {
+/**
+ * "checkpoint" mode (WindowOptions.resolve): the trained ratios clamped to a small grid. `trained`
+ * is the wired-in checkpoint's { window, proxy } (its ptdit_config; no default: never a guess).
+ */
+export function checkpointDefault(grid, trained) {
   const window = trained.window.map((c, i) => Math.min(c, grid[i]));
   const proxy = trained.proxy.map((p, i) => (window[i] % p === 0 ? p : window[i]));
   return { window, proxy };
 }
 
-/** What a mode uses for a grid; "manual" returns the given ratios unchanged. */
-export function effectiveRatios(mode, grid, manual) {
+/** What a mode uses for a grid; "manual" returns the given ratios; "checkpoint" null until `trained` is known. */
+export function effectiveRatios(mode, grid, manual, trained = null) {
   if (mode === "auto") return paperDefault(grid);
-  if (mode === "checkpoint") return checkpointDefault(grid);
+  if (mode === "checkpoint") return trained ? checkpointDefault(grid, trained) : null;
   return { window: [...manual.window], proxy: [...manual.proxy] };
 }
 
@@ -126,7 +127,7 @@ export function percent(ratio, digits = 2) {
   return tie && Number(exact[cut - 1]) % 2 === 0 ? exact.slice(0, cut) : v.toFixed(digits);
 }
 
-/** True when the ratios differ from the ones the checkpoint was trained with. */
-export function departsFromTraining({ window, proxy }, trained = TRAINED) {
+/** True when the ratios differ from `trained` ({ window, proxy }, e.g. checkpointDefault's). */
+export function departsFromTraining({ window, proxy }, trained) {
   return window.some((v, i) => v !== trained.window[i]) || proxy.some((v, i) => v !== trained.proxy[i]);
 }

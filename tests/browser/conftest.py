@@ -5,12 +5,21 @@ No browser is downloaded: playwright (PyPI) drives the system Chromium (Debian p
 network beyond the test server. Without Chromium or playwright the tests skip locally with a loud
 reason and fail under CI (tests/conftest.py). Screenshots and saved workflows go to
 ``$PTDIT_TEST_OUTPUT`` if set, else a pytest tmp dir; the summary prints where.
+
+Tests that take the ``renderer`` fixture run in the classic canvas renderer and, where the served
+frontend has it (its bundle defines the ``Comfy.VueNodes.Enabled`` setting), with the Vue node
+renderer ("Nodes 2.0") on; elsewhere the Vue variant is deselected at collection, not skipped.
+The served frontend is the ``--front-end-root`` of the host, else the ``comfyui_frontend_package``
+of the host's Python; ``comfy_page`` checks that the page runs that version.
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -21,6 +30,60 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
 # First-run prompts, the "Nodes 2.0" banner and the minimap would cover the graph in screenshots.
 SETTINGS = {"Comfy.TutorialCompleted": True, "Comfy.PromptFilename": False, "Comfy.Minimap.Visible": False}
 _OUTPUTS: list = []
+VUE_SETTING = "Comfy.VueNodes.Enabled"
+RENDERERS = ("classic", "vue")
+
+
+@functools.lru_cache(maxsize=None)
+def frontend_root(python: str, front_end_root: str | None) -> Path | None:
+    """Static files the host serves: its --front-end-root, else its Python's frontend package."""
+    if front_end_root:
+        return Path(front_end_root)
+    done = subprocess.run([python, "-c", "import comfyui_frontend_package as f; print(f.__file__)"],
+                          capture_output=True, text=True, timeout=60)
+    return Path(done.stdout.strip()).parent / "static" if done.returncode == 0 else None
+
+
+@functools.lru_cache(maxsize=None)
+def frontend_version(root: Path) -> str | None:
+    """Version of the frontend package whose static folder is ``root`` (from its dist-info)."""
+    found = sorted(root.parent.parent.glob("comfyui_frontend_package-*.dist-info"))
+    return found[-1].name.removesuffix(".dist-info").split("-")[1] if found else None
+
+
+@functools.lru_cache(maxsize=None)
+def renderers_of(root: Path | None) -> tuple:
+    """"classic", plus "vue" when the frontend's bundle defines the Vue node renderer setting."""
+    has_vue = root is not None and any(VUE_SETTING in p.read_text(errors="ignore")
+                                       for p in (root / "assets").glob("*.js"))
+    return RENDERERS if has_vue else RENDERERS[:1]
+
+
+def served_frontend(spec=None) -> Path | None:
+    """Frontend root of a host spec (``python``, ``front_end_root``), else of $PTDIT_COMFY_* ."""
+    if spec is not None and hasattr(spec, "python"):
+        return frontend_root(spec.python, str(spec.front_end_root) if spec.front_end_root else None)
+    args = os.environ.get("PTDIT_COMFY_ARGS", "").split()
+    root = args[args.index("--front-end-root") + 1] if "--front-end-root" in args[:-1] else None
+    return frontend_root(os.environ.get("PTDIT_COMFY_PYTHON") or sys.executable, root)
+
+
+def pytest_generate_tests(metafunc):
+    if "renderer" in metafunc.fixturenames:
+        metafunc.parametrize("renderer", RENDERERS)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Deselect the Vue variant where the host's frontend has no Vue node renderer."""
+    kept, dropped = [], []
+    for item in items:
+        params = getattr(item, "callspec", None) and item.callspec.params
+        unsupported = params and params.get("renderer", "classic") not in renderers_of(
+            served_frontend(params.get("comfy_host")))
+        (dropped if unsupported else kept).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
 
 
 @pytest.fixture(scope="session")
@@ -99,6 +162,17 @@ class ComfyPage:
         finally:
             self._starting = False
 
+    def set_renderer(self, renderer: str) -> None:
+        """Turn the Vue node renderer on or off (a frontend setting) and wait until it is applied."""
+        vue = renderer == "vue"
+        self.js("async (on) => { await app.extensionManager.setting.set(%r, on); }" % VUE_SETTING, vue)
+        self.page.wait_for_function("(on) => app.extensionManager.setting.get(%r) === on" % VUE_SETTING, arg=vue)
+        self.page.wait_for_timeout(500)
+        # The frontend's "Prefer the legacy design?" toast would cover the graph in screenshots.
+        toast = self.page.locator(".p-toast-message", has_text="legacy design")
+        if toast.count():
+            toast.locator(".p-toast-close-button").first.click()
+
     def js(self, expression: str, arg=None):
         return self.page.evaluate(expression, arg)
 
@@ -114,8 +188,20 @@ def comfy_page(chromium_context, comfy_host):
     page = chromium_context.new_page()
     ui = ComfyPage(page, comfy_host.url)
     ui.open()
+    ui.version = ui.js("() => window.__COMFYUI_FRONTEND_VERSION__")
+    root = served_frontend(getattr(comfy_host, "spec", None))
+    assert ui.version == frontend_version(root), f"page runs frontend {ui.version}, expected the one in {root}"
+    ui.set_renderer("classic")
     yield ui
     page.close()
+
+
+@pytest.fixture
+def rendered_page(comfy_page, renderer):
+    """``comfy_page`` with the ``renderer`` of this test on (classic again afterwards)."""
+    comfy_page.set_renderer(renderer)
+    yield comfy_page
+    comfy_page.set_renderer("classic")
 
 
 def pytest_terminal_summary(terminalreporter):

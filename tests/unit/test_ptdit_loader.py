@@ -11,9 +11,9 @@ import torch
 from safetensors.torch import save_file
 
 from ptdit import PRESETS, PTDiT
-from ptdit.checkpoint import CheckpointError
+from ptdit.checkpoint import CheckpointError, read_safetensors_metadata
 from ptdit.convert import main as convert_main
-from ptdit.loader import infer_config, load_ptdit
+from ptdit.loader import config_from_metadata, infer_config, load_ptdit
 from tests.reference_io import REPO_ROOT, reference_files, require
 from tests.unit.tiny import TINY, tiny_inputs, tiny_model
 
@@ -58,6 +58,26 @@ def test_safetensors_metadata_gives_the_config(tmp_path):
     assert loaded.config == model.config
     x, t, ctx, mask = tiny_inputs()
     torch.testing.assert_close(loaded(x, t, ctx, mask), model(x, t, ctx, mask), atol=0, rtol=0)
+
+
+def test_metadata_is_read_from_the_header_alone(tmp_path):
+    """The Proxy Ratio route reads a file's trained ratios without its tensor data."""
+    model = tiny_model(compress_ratios=(1, 2, 2), proxy_ratios=(1, 1, 2))
+    path = tmp_path / "m.safetensors"
+    save_file(model.state_dict(), str(path), metadata={"ptdit_config": json.dumps(model.config.to_dict())})
+    header_end = 8 + int.from_bytes(path.read_bytes()[:8], "little")
+    cut = tmp_path / "header_only.safetensors"
+    cut.write_bytes(path.read_bytes()[:header_end])  # every tensor byte removed
+    config = config_from_metadata(read_safetensors_metadata(cut))
+    assert (config.compress_ratios, config.proxy_ratios) == ((1, 2, 2), (1, 1, 2))
+    assert config == model.config
+    save_file({"w": torch.zeros(2)}, str(path))
+    assert read_safetensors_metadata(path) == {} and config_from_metadata({}) is None
+    for name, data in (("short", b"\x01\x00"), ("huge", (2 ** 40).to_bytes(8, "little") + b"{}"),
+                       ("garbled", (5).to_bytes(8, "little") + b"{nope")):
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(CheckpointError, match="not a readable .safetensors file"):
+            read_safetensors_metadata(tmp_path / name)
 
 
 def test_shapes_reveal_shift_bias_depth_and_grid():

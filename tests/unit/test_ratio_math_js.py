@@ -9,6 +9,7 @@ itself in tests/inproc/test_ratio_grid_js.py (that node needs ComfyUI).
 from __future__ import annotations
 
 import importlib
+import dataclasses
 import itertools
 import re
 import sys
@@ -24,11 +25,14 @@ from tests.widget_math import run_math_js
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 RATIO_MAX = 64
+# Trained (window, proxy) ratios of checkpoint-mode cases: the released model's, the demo's, others.
+TRAINED = [((1, 8, 8), (1, 8, 8)), ((1, 2, 2), (1, 2, 2)), ((4, 16, 16), (4, 8, 4)), ((1, 8, 8), (1, 4, 8))]
 
 OUTPUTS = """{
-  constants: { VAE_SPATIAL: m.VAE_SPATIAL, VAE_TEMPORAL: m.VAE_TEMPORAL, PATCH: m.PATCH, TRAINED: m.TRAINED },
+  constants: { VAE_SPATIAL: m.VAE_SPATIAL, VAE_TEMPORAL: m.VAE_TEMPORAL, PATCH: m.PATCH },
   paper: q.paper.map((g) => m.paperDefault(g)),
-  checkpoint: q.grids.map((g) => m.checkpointDefault(g)),
+  checkpoint: q.trained.map((t) => q.grids.map((g) => m.checkpointDefault(g, t))),
+  unknown: m.effectiveRatios("checkpoint", q.grids[0], { window: [1, 1, 1], proxy: [1, 1, 1] }),
   readout: q.readout.map(([g, window, proxy]) => m.readout(g, { window, proxy })),
   percent: q.readout.map(([g, window, proxy]) => m.percent(m.readout(g, { window, proxy }).ratio)),
   problems: q.readout.map(([g, window, proxy]) => m.problems(g, { window, proxy }, q.largest)),
@@ -79,6 +83,7 @@ def js_and_query():
         "grids": [list(g) for g in GRIDS] + [[1, 4, 64], [2, 6, 3]],
         "readout": ratio_table(),
         "largest": RATIO_MAX,
+        "trained": [{"window": list(w), "proxy": list(p)} for w, p in TRAINED],
     }
     return run_math_js(OUTPUTS, query), query
 
@@ -90,8 +95,6 @@ def test_constants_match_python(js_and_query):
         assert js["constants"][name] == int(re.search(rf"^{name} = (\d+)", source, re.M).group(1))
     released = PRESETS["qihoo-t2i-1.1b"]
     assert js["constants"]["PATCH"] == released.patch_size == PTDiTConfig().patch_size
-    assert js["constants"]["TRAINED"] == {"window": list(released.compress_ratios),
-                                          "proxy": list(released.proxy_ratios)}
 
 
 def test_paper_table_matches_for_every_grid(js_and_query):
@@ -104,10 +107,12 @@ def test_paper_table_matches_for_every_grid(js_and_query):
 def test_checkpoint_mode_matches_window_options(js_and_query):
     js, query = js_and_query
     options = pack_module("nodes.options")
-    config = PRESETS["qihoo-t2i-1.1b"]
-    for grid, got in paired(query["grids"], js["checkpoint"], at_least=len(GRIDS)):
-        want = options.WindowOptions("checkpoint").resolve(config, tuple(grid))
-        assert (got["window"], got["proxy"]) == (list(want.compress), list(want.proxy)), grid
+    for (window, proxy), per_grid in paired(TRAINED, js["checkpoint"], at_least=len(TRAINED)):
+        config = dataclasses.replace(PRESETS["qihoo-t2i-1.1b"], compress_ratios=window, proxy_ratios=proxy)
+        for grid, got in paired(query["grids"], per_grid, at_least=len(GRIDS)):
+            want = options.WindowOptions("checkpoint").resolve(config, tuple(grid))
+            assert (got["window"], got["proxy"]) == (list(want.compress), list(want.proxy)), (grid, window)
+    assert js["unknown"] is None  # no trained ratio given: no guess
 
 
 def test_readout_matches_complexity(js_and_query):
