@@ -8,6 +8,7 @@
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from typing import Optional
@@ -21,6 +22,7 @@ import comfy.supported_models_base
 from comfy.ldm.modules.attention import optimized_attention
 
 from ..ptdit import PTDiT, PTDiTConfig
+from ..ptdit.model import BlockContext, BlockHook, PTDiTBlock
 from ..ptdit.flow import BASE_RESOLUTION
 from ..ptdit.text import MAX_TOKENS, pad_text_conditioning, real_token_count
 from .options import TRANSFORMER_OPTIONS_KEY, WindowOptions
@@ -108,13 +110,43 @@ def comfy_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: Opt
     return optimized_attention(q, k, v, q.shape[1], mask=bias, skip_reshape=True, skip_output_reshape=True)
 
 
+BLOCK_PATCH = "block"  # transformer_options["patches_replace"]["dit"][("block", i)] replaces block i
+
+
+def block_patches(transformer_options: dict, blocks: int) -> Optional[BlockHook]:
+    """A ``PTDiT`` block hook running the ``("block", i)`` replace patches, or None when there are none.
+
+    A patch is called as core DiTs call theirs: ``patch(args, {"original_block": run})`` with
+    ``args = {"img": x (B, N, D) window-major tokens, "txt": projected caption (B, L, D), "vec":
+    adaLN-single modulation (B, 6, D), "transformer_options": ...}``; ``run(args)`` runs the block on
+    ``args`` and returns ``{"img": ...}``; the patch returns a dict whose ``"img"`` is the block output.
+    """
+    replace = transformer_options.get("patches_replace", {}).get("dit", {})
+    if not any((BLOCK_PATCH, i) in replace for i in range(blocks)):
+        return None
+
+    def run(index: int, block: PTDiTBlock, x: torch.Tensor, ctx: BlockContext) -> torch.Tensor:
+        patch = replace.get((BLOCK_PATCH, index))
+        if patch is None:
+            return block(x, ctx)
+
+        def original(args: dict) -> dict:
+            return {"img": block(args["img"], dataclasses.replace(ctx, text=args["txt"], modulation=args["vec"]))}
+
+        args = {"img": x, "txt": ctx.text, "vec": ctx.modulation, "transformer_options": transformer_options}
+        return patch(args, {"original_block": original})["img"]
+
+    return run
+
+
 class ComfyPTDiT(PTDiT):
     """The diffusion model ComfyUI calls: ``forward(x, timesteps, context, attention_mask, transformer_options)``.
 
     ComfyUI passes t = 1000·sigma (x_t = (1-sigma)·x0 + sigma·noise) and, for a CONST (flow) model,
     expects ``noise - x0``; PT-DiT predicts ``x0 - noise`` in its first ``in_channels`` outputs,
     so the wrapper returns the negated velocity. Window options come from
-    ``transformer_options["ptdit"]`` (set by the Proxy Ratio / Window Attention nodes).
+    ``transformer_options["ptdit"]`` (set by the Proxy Ratio / Window Attention nodes), block
+    patches from ``transformer_options["patches_replace"]["dit"][("block", i)]`` (:func:`block_patches`).
     """
 
     def __init__(self, ptdit_config: dict, image_model: str = "ptdit", dtype=None, device=None, operations=None,
@@ -129,5 +161,6 @@ class ComfyPTDiT(PTDiT):
         window = options.resolve(self.config, grid)
         if attention_mask is not None and attention_mask.shape[0] != context.shape[0]:
             attention_mask = attention_mask.repeat(context.shape[0] // attention_mask.shape[0], 1)
-        out = super().forward(x, timesteps, context, attention_mask, window=window, compute_dtype=x.dtype)
+        out = super().forward(x, timesteps, context, attention_mask, window=window, compute_dtype=x.dtype,
+                              block_hook=block_patches(transformer_options, len(self.transformer_blocks)))
         return -out[:, : self.config.in_channels].to(x.dtype)

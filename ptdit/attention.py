@@ -80,8 +80,8 @@ class WindowLayout:
     """Window geometry for one token grid and one :class:`WindowSettings`.
 
     Tokens live in window-major order (B, N, D) with N = Nw*n over the *padded* grid. Attributes:
-    ``grid`` (F, H, W) real, ``padded`` (F', H', W') multiples of the window, ``shift_index`` /
-    ``unshift_index`` (N,) permutations into and out of shifted-window order, ``proxy_bias``
+    ``grid`` (F, H, W) real, ``padded`` (F', H', W') multiples of the window, ``shift_index``
+    (N,) the permutation into shifted-window order (shifted position -> token), ``proxy_bias``
     (1, 1, 1, Nw*np) or None, ``proxy_count`` (1, Nw, sh, sw, 1) valid tokens per proxy (None
     without padding) and ``valid`` (N,) bool real-token mask (None without padding). Window biases
     come from :meth:`window_bias` / :meth:`shift_bias` for a given batch size.
@@ -112,7 +112,7 @@ class WindowLayout:
             self._init_proxy_masks(valid_windows, device, dtype)
 
         self.shift = tuple(c // 2 for c in self.window)
-        self.shift_index = self.unshift_index = None
+        self.shift_index = None
         if settings.shift_window:
             self._init_shift(valid, device, dtype)
 
@@ -159,7 +159,6 @@ class WindowLayout:
         shifted_raster = _windowize(rolled, self.window).reshape(-1)
         shift_index = position_of[shifted_raster]  # shifted position -> unshifted position
         self.shift_index = shift_index.to(device)
-        self.unshift_index = torch.argsort(shift_index).to(device)
 
         labels = torch.zeros(f, h, w, dtype=torch.long)
         for axis, (size, c, s) in enumerate(zip(self.padded, self.window, self.shift)):

@@ -7,7 +7,7 @@ see :mod:`ptdit.attention` for the geometry and ``docs/architecture.md`` for the
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Callable, Optional
 
 import torch
 import torch.nn.functional as F
@@ -23,6 +23,8 @@ class BlockContext:
     """Per-forward inputs shared by every block."""
 
     layout: WindowLayout
+    window_bias: Optional[torch.Tensor]  # (B*Nw, 1, n, n) layout.window_bias(B)
+    shift_bias: Optional[torch.Tensor]  # (B*Nw, 1, n, n) layout.shift_bias(B)
     modulation: torch.Tensor  # (B, 6, D) adaLN-single output T
     text: torch.Tensor  # (B, L, D) projected caption
     text_bias: Optional[torch.Tensor]  # (B, 1, 1, L) additive, or None
@@ -39,7 +41,24 @@ class FeedForward(nn.Module):
         self.net = nn.ModuleList([proj, nn.Identity(), operations.Linear(4 * dim, dim, dtype=dtype, device=device)])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net[2](F.gelu(self.net[0].proj(x), approximate="tanh"))
+        """(B, N, D) -> (B, N, D); the 4D-wide activation is computed in place when no graph is recorded."""
+        h = self.net[0].proj(x)
+        h = F.gelu(h, approximate="tanh") if torch.is_grad_enabled() else torch.ops.aten.gelu_(h, approximate="tanh")
+        return self.net[2](h)
+
+
+def modulated_norm(norm: nn.Module, x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """adaLN modulation ``norm(x) * (1 + scale) + shift``: x (B, N, D), shift/scale (B, 1, D) -> (B, N, D).
+
+    A parameter-free norm on one sample folds the modulation into the layer norm's own affine step
+    (one pass over x); otherwise it runs after the norm, in place when no graph is recorded.
+    """
+    if x.shape[0] == 1 and norm.weight is None:
+        return F.layer_norm(x, norm.normalized_shape, (1 + scale).reshape(-1), shift.reshape(-1), norm.eps)
+    normed = norm(x)
+    if torch.is_grad_enabled():
+        return torch.addcmul(shift, normed, 1 + scale)
+    return torch.addcmul(shift, normed, 1 + scale, out=normed)
 
 
 class PTDiTBlock(nn.Module):
@@ -73,8 +92,13 @@ class PTDiTBlock(nn.Module):
             self.proxy_scale_shift_table = nn.Parameter(torch.empty(3, dim, **kw))
 
     def forward(self, x: torch.Tensor, ctx: BlockContext) -> torch.Tensor:
-        """x (B, N, D) window-major tokens -> (B, N, D)."""
+        """x (B, N, D) window-major tokens -> (B, N, D).
+
+        The first residual add makes a new tensor (the caller's ``x`` is never written); when no graph
+        is recorded, the later ones accumulate into it in place.
+        """
         layout, attn = ctx.layout, ctx.attention_fn
+        inplace = not torch.is_grad_enabled()
         table = self.scale_shift_table.to(device=x.device, dtype=x.dtype)[None] + ctx.modulation  # (B, 6, D)
         shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = table[:, :, None].unbind(1)
 
@@ -86,21 +110,28 @@ class PTDiTBlock(nn.Module):
             self.norm_before(x), self.proxy_cross_norm(proxies), bias=layout.proxy_bias, attention_fn=attn))
 
         # Texture Complement Module.
-        batch = x.shape[0]
         if layout.settings.window_attention:
-            y = torch.addcmul(shift_msa, self.norm1(x), 1 + scale_msa)
-            a = self.attn1(y, bias=layout.window_bias(batch), windows=layout.num_windows, attention_fn=attn)
-            x = torch.addcmul(x, gate_msa, a)
+            a = self.attn1(modulated_norm(self.norm1, x, shift_msa, scale_msa), bias=ctx.window_bias,
+                           windows=layout.num_windows, attention_fn=attn)
+            x = x.addcmul_(gate_msa, a) if inplace else torch.addcmul(x, gate_msa, a)
         if layout.settings.shift_window:
             sw = self.proxy_scale_shift_table.to(device=x.device, dtype=x.dtype)[None] + ctx.modulation[:, :3]
             shift_sw, scale_sw, gate_sw = sw[:, :, None].unbind(1)
-            y = torch.addcmul(shift_sw, self.shift_window_norm(x), 1 + scale_sw)[:, layout.shift_index]
-            a = self.attn3(y, bias=layout.shift_bias(batch), windows=layout.num_windows, attention_fn=attn)
-            x = x + self.linear_2(gate_sw * a[:, layout.unshift_index])
+            y = modulated_norm(self.shift_window_norm, x, shift_sw, scale_sw)[:, layout.shift_index]
+            a = self.attn3(y, bias=ctx.shift_bias, windows=layout.num_windows, attention_fn=attn)
+            # Gate and linear_2 act per token, so they run in shifted order; index_add scatters the result
+            # back (token shift_index[i] receives row i), which is the unshift and the residual add in one.
+            z = self.linear_2(a.mul_(gate_sw) if inplace else a * gate_sw)
+            x = x.index_add_(1, layout.shift_index, z) if inplace else x.index_add(1, layout.shift_index, z)
 
-        x = x + self.attn2(x, ctx.text, bias=ctx.text_bias, attention_fn=attn)
-        y = torch.addcmul(shift_mlp, self.norm2(x), 1 + scale_mlp)
-        return torch.addcmul(x, gate_mlp, self.ff(y))
+        a = self.attn2(x, ctx.text, bias=ctx.text_bias, attention_fn=attn)
+        x = x.add_(a) if inplace else x + a
+        y = self.ff(modulated_norm(self.norm2, x, shift_mlp, scale_mlp))
+        return x.addcmul_(gate_mlp, y) if inplace else torch.addcmul(x, gate_mlp, y)
+
+
+# (block index, block, x (B, N, D), context) -> (B, N, D): runs one block in place of ``block(x, ctx)``.
+BlockHook = Callable[[int, PTDiTBlock, torch.Tensor, BlockContext], torch.Tensor]
 
 
 class PTDiT(nn.Module):
@@ -164,6 +195,17 @@ class PTDiT(nn.Module):
                              "this model has none, so it must be False")
         return self._layouts.get(grid, window, device, dtype)
 
+    @torch.compiler.disable
+    def geometry(self, grid: tuple[int, int, int], window: Optional[WindowSettings], batch: int, device, dtype
+                 ) -> tuple[WindowLayout, torch.Tensor, Optional[torch.Tensor], Optional[torch.Tensor]]:
+        """Cached per-shape tensors: (layout, positional table (F, H*W, D) float32, window bias, shift bias).
+
+        Kept out of torch.compile: the caches are plain Python state, so a traced look-up would turn
+        every cache fill into a recompile. The compiled forward has one graph break here instead.
+        """
+        layout = self.layout(grid, window, device, dtype)
+        return layout, self._positional(grid, device), layout.window_bias(batch), layout.shift_bias(batch)
+
     def _positional(self, grid, device) -> torch.Tensor:
         key = (grid, torch.device(device))
         table = self._positions.get(key)
@@ -191,8 +233,10 @@ class PTDiT(nn.Module):
         if not isinstance(timestep, torch.Tensor) or timestep.shape not in ((b,), (1,), ()):
             raise ValueError(f"timestep must be a tensor of shape ({b},) (one per sample), "
                              f"got {getattr(timestep, 'shape', type(timestep).__name__)}")
-        # A NaN check reads the value back; only do it where that costs no device synchronisation.
-        if timestep.device.type == "cpu" and not torch.isfinite(timestep.float()).all():
+        # A NaN check reads the value back; only do it where that costs no device synchronisation and
+        # outside torch.compile (a data-dependent branch would split the graph).
+        if timestep.device.type == "cpu" and not torch.compiler.is_compiling() \
+                and not torch.isfinite(timestep.float()).all():
             raise ValueError(f"timestep contains NaN or infinite values: {timestep.tolist()}")
         if not isinstance(context, torch.Tensor) or context.ndim != 3 or context.shape[0] != b \
                 or context.shape[2] != cfg.caption_channels:
@@ -203,10 +247,11 @@ class PTDiT(nn.Module):
 
     def forward(self, x: torch.Tensor, timestep: torch.Tensor, context: torch.Tensor,
                 context_mask: Optional[torch.Tensor] = None, window: Optional[WindowSettings] = None,
-                attention_fn: Optional[AttentionFn] = None, compute_dtype: Optional[torch.dtype] = None
-                ) -> torch.Tensor:
+                attention_fn: Optional[AttentionFn] = None, compute_dtype: Optional[torch.dtype] = None,
+                block_hook: Optional[BlockHook] = None) -> torch.Tensor:
         """See the class docstring. ``compute_dtype`` overrides the working dtype (a host that stores
-        weights in fp8 and casts them per layer passes its compute dtype here)."""
+        weights in fp8 and casts them per layer passes its compute dtype here); ``block_hook`` runs
+        each block instead of ``block(x, ctx)`` (a host's block patches)."""
         self.validate(x, timestep, context, context_mask)
         image = x.ndim == 4
         if image:
@@ -215,23 +260,23 @@ class PTDiT(nn.Module):
         p = self.config.patch_size
         grid = (f, hl // p, wl // p)
         dtype = compute_dtype or self.working_dtype
-        layout = self.layout(grid, window, x.device, dtype)
+        layout, positions, window_bias, shift_bias = self.geometry(grid, window, b, x.device, dtype)
         timestep = timestep.reshape(-1).expand(b)
 
-        tokens = self.pos_embed(x.to(dtype), self._positional(grid, x.device))  # (B, F, H, W, D)
+        tokens = self.pos_embed(x.to(dtype), positions)  # (B, F, H, W, D)
         e, modulation = self.adaln_single(timestep, dtype)
         text_bias = None
         if context_mask is not None:
             text_bias = ((1 - context_mask.to(dtype)) * MASKED)[:, None, None, :]
-        ctx = BlockContext(layout, modulation, self.caption_projection(context.to(dtype)), text_bias,
-                           attention_fn or self.attention_fn)
+        ctx = BlockContext(layout, window_bias, shift_bias, modulation, self.caption_projection(context.to(dtype)),
+                           text_bias, attention_fn or self.attention_fn)
 
         h = layout.to_windows(tokens)
-        for block in self.transformer_blocks:
-            h = block(h, ctx)
+        for i, block in enumerate(self.transformer_blocks):
+            h = block(h, ctx) if block_hook is None else block_hook(i, block, h, ctx)
 
         shift, scale = (self.scale_shift_table.to(device=e.device, dtype=dtype)[None] + e[:, None]).unbind(1)
-        h = torch.addcmul(shift[:, None], self.norm_out(h), 1 + scale[:, None])
+        h = modulated_norm(self.norm_out, h, shift[:, None], scale[:, None])
         out = layout.to_grid(self.proj_out(h))  # (B, F, H, W, p*p*C)
         c = self.config.out_channels
         out = out.reshape(b, f, grid[1], grid[2], p, p, c).permute(0, 6, 1, 2, 4, 3, 5)

@@ -1,6 +1,7 @@
 """Run a demo workflow in a real ComfyUI with this pack and print where its image is.
 
-    python -m scripts.run_demo [--workflow ptdit_demo_t2i] [--prompt TEXT] [--seed N] [--out out/demo]
+    python -m scripts.run_demo [--workflow ptdit_demo_t2i] [--prompt TEXT] [--seed N] [--weight-dtype fp8_e4m3fn]
+        [--out out/demo]
 
 ``scripts/demo.sh`` installs what this needs on a fresh machine and then calls it. The server runs
 on 127.0.0.1 with ``--cpu`` in ``<out>/comfyui`` (models/, output/, server.log); the pack's tiny
@@ -26,9 +27,12 @@ from scripts.workflow_api import workflow_to_prompt  # noqa: E402
 SAMPLER_TYPES = ("PTDiTSamplerT2I", "PTDiTSamplerT2V", "PTDiTSamplerT2MV", "KSampler")
 
 
-def customise(prompt: dict, text: str | None, seed: int | None) -> dict:
-    """Set the positive prompt and the seed of every sampler in an API prompt (in place)."""
+def customise(prompt: dict, text: str | None, seed: int | None, weight_dtype: str | None = None) -> dict:
+    """Set the positive prompt and the seed of every sampler, and the weight dtype of every PT-DiT
+    model loader, in an API prompt (in place)."""
     for node in prompt.values():
+        if node["class_type"] == "PTDiTModelLoader" and weight_dtype is not None:
+            node["inputs"]["weight_dtype"] = weight_dtype
         if node["class_type"] not in SAMPLER_TYPES:
             continue
         if seed is not None:
@@ -66,6 +70,7 @@ def main(argv=None) -> int:
     parser.add_argument("--prompt", help="replace the positive prompt")
     parser.add_argument("--seed", type=int, help="replace the sampler seed")
     parser.add_argument("--out", default=str(REPO / "out" / "demo"), help="ComfyUI base directory parent")
+    parser.add_argument("--weight-dtype", help="PT-DiT Model Loader weight dtype (e.g. fp8_e4m3fn)")
     parser.add_argument("--timeout", type=float, default=900.0)
     args = parser.parse_args(argv)
 
@@ -83,7 +88,7 @@ def main(argv=None) -> int:
         print(f"ComfyUI is up at {host.url} after {host.startup_seconds:.0f} s; running {workflow_path.name}",
               flush=True)
         prompt = customise(workflow_to_prompt(json.loads(workflow_path.read_text()), host.object_info()),
-                           args.prompt, args.seed)
+                           args.prompt, args.seed, args.weight_dtype)
         try:
             prompt_id = host.queue_prompt(prompt)
         except Exception as error:  # a rejected prompt: show ComfyUI's own message

@@ -43,3 +43,10 @@ def test_customise_sets_prompt_and_seed_of_every_sampler():
     assert len(samplers) == 3 and {n["inputs"]["seed"] for n in samplers} == {5}
     assert prompt["2"]["inputs"]["text"] == "a blue square on a red background, bottom left"
     assert prompt["3"]["inputs"]["text"] == ""  # the negative prompt is left alone
+    assert {n["inputs"]["weight_dtype"] for n in prompt.values() if n["class_type"] == "PTDiTModelLoader"} == {"default"}
+
+
+def test_customise_sets_the_weight_dtype_of_every_model_loader():
+    prompt = customise(mw.demo_ratio_sweep(), None, None, "fp8_e4m3fn")
+    loaders = [n for n in prompt.values() if n["class_type"] == "PTDiTModelLoader"]
+    assert loaders and {n["inputs"]["weight_dtype"] for n in loaders} == {"fp8_e4m3fn"}

@@ -191,3 +191,44 @@ def test_shift_window_needs_attn3_weights():
 def test_paper_default_window_table(grid, window):
     settings = WindowSettings.paper_default(grid)
     assert settings.compress == window and settings.proxy == window
+
+
+@pytest.mark.parametrize("batch", [1, 2])
+def test_recording_a_graph_computes_the_same_and_trains(batch):
+    """Inference writes residuals and activations in place; with autograd on the same maths runs
+    out of place, so the outputs agree and every weight gets a finite gradient."""
+    model = tiny_model()
+    x, t, ctx, mask = tiny_inputs(batch=batch, height=24, width=40)
+    expected = model(x, t, ctx, mask)
+    with torch.enable_grad():
+        got = model(x, t, ctx, mask)
+        got.square().mean().backward()
+    torch.testing.assert_close(got.detach(), expected, atol=1e-6, rtol=1e-6)
+    missing = [name for name, p in model.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()]
+    assert missing == []
+    assert model.transformer_blocks[0].attn3.to_q.weight.grad.abs().max() > 0
+
+
+def test_a_block_never_writes_its_input():
+    model = tiny_model()
+    x, t, ctx, mask = tiny_inputs(batch=2)
+    seen = []
+
+    def hook(index, block, h, block_ctx):
+        before = h.clone()
+        out = block(h, block_ctx)
+        seen.append((index, torch.equal(h, before)))
+        return out
+
+    torch.testing.assert_close(model(x, t, ctx, mask, block_hook=hook), model(x, t, ctx, mask), atol=0, rtol=0)
+    assert seen == [(0, True), (1, True)]
+
+
+def test_block_hook_replaces_blocks():
+    """A hook that skips block 1 gives the model without block 1."""
+    model = tiny_model()
+    x, t, ctx, mask = tiny_inputs()
+    skipped = model(x, t, ctx, mask, block_hook=lambda i, block, h, c: block(h, c) if i == 0 else h)
+    del model.transformer_blocks[1]
+    torch.testing.assert_close(skipped, model(x, t, ctx, mask), atol=0, rtol=0)
+    assert not torch.allclose(skipped, tiny_model()(x, t, ctx, mask))

@@ -250,7 +250,56 @@ class PTDiTProbeModelOptions:
         return {"ui": {"text": [json.dumps(info)]}}
 
 
+BLOCK_PATCH_CALLS = []  # (block, img shape, txt shape, vec shape) per call of a PTDiTProbeBlockPatch patch
+
+
+class PTDiTProbeBlockPatch:
+    """Sets a ``patches_replace["dit"][("block", i)]`` patch as block-patching extensions do: "original"
+    runs the block through ``extra["original_block"]``, "skip" returns the block's input."""
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"model": ("MODEL",), "block": ("INT", {"default": 0, "min": 0, "max": 99}),
+                             "mode": (["original", "skip"],)}}
+
+    RETURN_TYPES = ("MODEL",)
+    FUNCTION = "apply"
+    CATEGORY = "ptdit_testkit"
+
+    def apply(self, model, block, mode):
+        def patch(args, extra):
+            BLOCK_PATCH_CALLS.append((block, *(list(args[k].shape) for k in ("img", "txt", "vec"))))
+            return extra["original_block"](args) if mode == "original" else {"img": args["img"]}
+
+        m = model.clone()
+        m.set_model_patch_replace(patch, "dit", "block", block)
+        return (m,)
+
+
+class PTDiTProbeCompileStats:
+    """Output node: torch.compile's counters in the server process (graphs compiled, graph breaks)
+    and the block patch calls so far; wired after a sampler so that it runs last."""
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"latent": ("LATENT",)}}
+
+    RETURN_TYPES = ()
+    FUNCTION = "report"
+    OUTPUT_NODE = True
+    CATEGORY = "ptdit_testkit"
+
+    def report(self, latent):
+        from torch._dynamo.utils import counters
+
+        info = {"graphs": counters["stats"]["unique_graphs"], "graph_breaks": sum(counters["graph_break"].values()),
+                "block_patch_calls": list(BLOCK_PATCH_CALLS)}
+        return {"ui": {"text": [json.dumps(info)]}}
+
+
 NODE_CLASS_MAPPINGS = {
+    "PTDiTProbeBlockPatch": PTDiTProbeBlockPatch,
+    "PTDiTProbeCompileStats": PTDiTProbeCompileStats,
     "PTDiTProbeModel": PTDiTProbeModel,
     "PTDiTProbeModelOptions": PTDiTProbeModelOptions,
     "PTDiTProbeSetOption": PTDiTProbeSetOption,
