@@ -32,4 +32,4 @@ fi
 
 cd "$repo"
 "$py" -m ruff check .  # pyflakes rules (pyproject [tool.ruff]); a finding fails the run
-exec "$py" -m pytest -ra "$@" tests
+exec "$py" -m pytest -ra --durations=25 "$@" tests
