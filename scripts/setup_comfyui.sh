@@ -123,13 +123,13 @@ prepare_new_host() {  # ComfyUI 0.33.0 from the snapshot tarball into <repo>/.ho
 }
 
 prepare_frontend() {  # the newest frontend, unpacked for --front-end-root
-  local dest="$hosts/frontend-$FRONTEND_VERSION" want="comfyui-frontend-package==$FRONTEND_VERSION" whl tmp
+  local dest="$hosts/frontend-$FRONTEND_VERSION" want="comfyui-frontend-package==$FRONTEND_VERSION (whole wheel)" whl tmp
   if stamped "$dest" "$want" && [ -f "$dest/comfyui_frontend_package/static/index.html" ]; then return; fi
   log "unpacking frontend $FRONTEND_VERSION into $dest"
   whl="$(download_wheel comfyui-frontend-package "$FRONTEND_VERSION" "$FRONTEND_SHA256" "$repo/.whl")"
   mkdir -p "$hosts"
   tmp="$(mktemp -d "$hosts/.tmp.XXXXXX")"
-  unzip_prefix "$whl" comfyui_frontend_package/ "$tmp/comfyui_frontend_package"
+  unzip_prefix "$whl" "" "$tmp"  # the package and its dist-info (the browser tests read the version there)
   rm -rf "$dest"
   mv "$tmp" "$dest"
   echo "$want" > "$dest/$STAMP_NAME"
