@@ -37,11 +37,11 @@ sys.path.insert(0, REPO)
 
 from benchmarks.pairs import time_pairs  # noqa: E402
 from benchmarks.scaling_models import Models, Shape, import_comfy  # noqa: E402
+from ptdit.checkpoint import COMPUTE_DTYPES  # noqa: E402
 from ptdit.complexity import attention_ratio, self_attention_flops  # noqa: E402
 from ptdit.config import WindowSettings  # noqa: E402
 from ptdit.vae_memory import LiveTensorBytes  # noqa: E402
 
-DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 LONG_TOKENS = 10_000  # cases above this many tokens get --long-pairs pairs (PixArt: minutes per forward)
 
 
@@ -92,7 +92,7 @@ def measure_case(models: Models, case: Case, pairs: int) -> dict:
             raise RuntimeError(f"{name} produced non-finite outputs at {case.label}")
         peaks[name] = counter.peak
     tokens = math.prod(grid)
-    row = dict(case=case.label, px=case.px, frames=case.frames, tokens=tokens, window=list(window.compress),
+    row = dict(case=case.label, px=case.px, frames=case.frames, tokens=tokens, window=list(window.window),
                pairs=pairs, attention_ratio=attention_ratio(grid, window),
                flops={"ptdit": self_attention_flops(grid, shape.width, shape.blocks, window),
                       "pixart": self_attention_flops(grid, shape.width, shape.blocks)},
@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--long-pairs", type=int, default=2,
                         help=f"pairs for cases above {LONG_TOKENS} tokens (default 2)")
     parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
-    parser.add_argument("--dtype", choices=sorted(DTYPES), default="fp32")
+    parser.add_argument("--dtype", choices=sorted(COMPUTE_DTYPES), default="fp32")
     parser.add_argument("--official-src", metavar="DIR", help="MindSpeed-MM checkout: adds the official PT-DiT")
     parser.add_argument("--comfy-args", default="", help="extra ComfyUI command-line arguments, e.g. "
                         "'--use-pytorch-cross-attention' (--cpu is added for a CPU device)")
@@ -183,7 +183,7 @@ def main(argv: list[str] | None = None) -> None:
     device = torch.device(args.device)
     comfy_argv = (["--cpu"] if device.type == "cpu" else []) + shlex.split(args.comfy_args)
     comfy = import_comfy(comfy_argv)
-    models = Models(comfy, preset["shape"], device, DTYPES[args.dtype], args.official_src)
+    models = Models(comfy, preset["shape"], device, COMPUTE_DTYPES[args.dtype], args.official_src)
     note = machine_note(models, args.device, args.dtype)
     print(note, flush=True)
     official = args.official_src is not None

@@ -110,13 +110,13 @@ class Models:
     def _official(self, window, grid) -> Optional[torch.nn.Module]:
         """The official model with ``window`` on PT-DiT's weights; None where the grid is not whole windows
         (the official code does not pad)."""
-        if self._official_module is None or any(g % c for g, c in zip(grid, window.compress)):
+        if self._official_module is None or any(g % c for g, c in zip(grid, window.window)):
             return None
         import dataclasses
 
         from benchmarks.official_loader import build_official
 
-        config = dataclasses.replace(self.config, compress_ratios=window.compress, proxy_ratios=window.proxy)
+        config = dataclasses.replace(self.config, compress_ratios=window.window, proxy_ratios=window.proxy)
         return build_official(self._official_module, config, self.ptdit.state_dict())
 
     def forwards(self, latent: tuple[int, int, int], window) -> dict[str, Callable[[], torch.Tensor]]:

@@ -24,7 +24,8 @@ from comfy.ldm.modules.attention import optimized_attention
 from ..ptdit import PTDiT, PTDiTConfig
 from ..ptdit.model import BlockContext, BlockHook, PTDiTBlock
 from ..ptdit.flow import BASE_RESOLUTION
-from ..ptdit.text import MAX_TOKENS, pad_text_conditioning, real_token_count
+from ..ptdit.inputs import check_inputs
+from ..ptdit.text.tokens import MAX_TOKENS, pad_text_conditioning, real_token_count
 from .options import TRANSFORMER_OPTIONS_KEY, WindowOptions
 
 VAE_SPATIAL = 8  # CausalVAE: 8x8 spatial, 4x temporal compression
@@ -87,7 +88,7 @@ class PTDiTBaseModel(comfy.model_base.BaseModel):
 
 def text_conditioning(model: PTDiTBaseModel, cross_attn: torch.Tensor, cond: dict):
     """Check one conditioning entry against the model and bring it to the reference's layout
-    (``ptdit.text.pad_text_conditioning``: 0/1 mask, padded to 200 with masked zeros)."""
+    (``ptdit.text.tokens.pad_text_conditioning``: 0/1 mask, padded to 200 with masked zeros)."""
     width = model.model_config.unet_config["ptdit_config"]["caption_channels"]
     encoder = cond.get("ptdit_text_encoder") or "the text encoder (e.g. a stock CLIPLoader)"
     if cross_attn.ndim != 3 or cross_attn.shape[-1] != width:
@@ -152,15 +153,16 @@ class ComfyPTDiT(PTDiT):
     def __init__(self, ptdit_config: dict, image_model: str = "ptdit", dtype=None, device=None, operations=None,
                  **_ignored):
         super().__init__(PTDiTConfig.from_dict(ptdit_config), dtype=dtype, device=device,
-                         operations=operations or torch.nn, attention_fn=comfy_attention)
+                         operations=operations or torch.nn, attention_fn=comfy_attention, init_weights=False)
 
     def forward(self, x, timesteps, context, attention_mask=None, transformer_options={}, **kwargs):
+        if attention_mask is not None and attention_mask.shape[0] != context.shape[0]:
+            attention_mask = attention_mask.repeat(context.shape[0] // attention_mask.shape[0], 1)
+        check_inputs(self.config, x, timesteps, context, attention_mask)
         options: WindowOptions = transformer_options.get(TRANSFORMER_OPTIONS_KEY) or WindowOptions()
         p = self.config.patch_size
         grid = (x.shape[2] if x.ndim == 5 else 1, x.shape[-2] // p, x.shape[-1] // p)
         window = options.resolve(self.config, grid)
-        if attention_mask is not None and attention_mask.shape[0] != context.shape[0]:
-            attention_mask = attention_mask.repeat(context.shape[0] // attention_mask.shape[0], 1)
         out = super().forward(x, timesteps, context, attention_mask, window=window, compute_dtype=x.dtype,
                               block_hook=block_patches(transformer_options, len(self.transformer_blocks)))
         return -out[:, : self.config.in_channels].to(x.dtype)

@@ -14,11 +14,11 @@ from typing import Optional
 import torch
 
 from ..ptdit import PTDiTConfig, WindowSettings
+from ..ptdit.checkpoint import DTYPES
 
 TRANSFORMER_OPTIONS_KEY = "ptdit"
 # Weight storage a loader offers; None = ComfyUI's choice for the device.
-WEIGHT_DTYPES = {"default": None, "fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16,
-                 "fp8_e4m3fn": torch.float8_e4m3fn}
+WEIGHT_DTYPES = {"default": None, **DTYPES}
 
 
 def weight_dtype_of(choice: str, input_name: str = "weight_dtype") -> Optional[torch.dtype]:
@@ -33,11 +33,11 @@ MODES = ("checkpoint", "auto", "manual")
 @dataclass(frozen=True)
 class WindowOptions:
     """``mode``: "checkpoint" (the ratios the weights were trained with, clamped to small latents),
-    "auto" (the paper's table by resolution; p_f = 4 for video) or "manual" (``compress`` and
+    "auto" (the paper's table by resolution; p_f = 4 for video) or "manual" (``window`` and
     ``proxy`` as given, validated against the latent). ``shift_window`` None = checkpoint's."""
 
     mode: str = "checkpoint"
-    compress: Optional[tuple[int, int, int]] = None
+    window: Optional[tuple[int, int, int]] = None
     proxy: Optional[tuple[int, int, int]] = None
     window_attention: bool = True
     shift_window: Optional[bool] = None
@@ -47,7 +47,7 @@ class WindowOptions:
             raise ValueError(f"ratio mode must be one of {', '.join(MODES)}, got {self.mode!r}")
         if self.mode == "manual":
             # Validates the ratios themselves now; the fit to a latent is checked when sampling.
-            WindowSettings(self.compress, self.proxy or self.compress)
+            WindowSettings(self.window, self.proxy or self.window)
 
     def resolve(self, config: PTDiTConfig, grid: tuple[int, int, int]) -> WindowSettings:
         """Concrete :class:`WindowSettings` for a token grid (frames, rows, columns)."""
@@ -56,10 +56,8 @@ class WindowOptions:
         if self.mode == "auto":
             return WindowSettings.paper_default(grid, **switches)
         if self.mode == "manual":
-            return WindowSettings(self.compress, self.proxy or self.compress, **switches)
-        window = tuple(min(c, g) for c, g in zip(config.compress_ratios, grid))
-        proxy = tuple(p if w % p == 0 else w for p, w in zip(config.proxy_ratios, window))
-        return WindowSettings(window, proxy, **switches)
+            return WindowSettings(self.window, self.proxy or self.window, **switches)
+        return config.trained_window(grid, **switches)
 
     def replace(self, **changes) -> "WindowOptions":
         return dataclasses.replace(self, **changes)
@@ -71,7 +69,7 @@ class WindowOptions:
         if self.mode != "manual":
             return
         axes = (("window_f", "latent frames"), ("window_h", "token rows"), ("window_w", "token columns"))
-        for (name, noun), size, side in zip(axes, grid, self.compress):
+        for (name, noun), size, side in zip(axes, grid, self.window):
             if size % side:
                 allowed = [d for d in range(1, min(size, largest) + 1) if size % d == 0]
                 raise ValueError(f"{name}={side} does not divide the {size} {noun} of the preview size "

@@ -94,7 +94,7 @@ class PTDiTProxyRatio(CheckedNode):
                 width=None, height=None, frames=None) -> io.NodeOutput:
         options = current_options(model).replace(
             mode=mode,
-            compress=(window_f, window_h, window_w) if mode == "manual" else None,
+            window=(window_f, window_h, window_w) if mode == "manual" else None,
             proxy=(proxy_f, proxy_h, proxy_w) if mode == "manual" else None)
         trained = model_report(model)  # the widget's checkpoint read-out learns it from this run
         return io.NodeOutput(with_options(model, options), ui={UI_KEY: [trained]} if trained else None)

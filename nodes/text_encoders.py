@@ -2,8 +2,8 @@
 
 Both hand out an ordinary ComfyUI ``CLIP`` that the stock ``CLIPTextEncode`` encodes:
 
-* :class:`PTDiTT5Tokenizer` tokenises like the Qihoo-T2X reference (``ptdit.text``): the prompt cleaned
-  as the reference cleans it (``ptdit.captions``, optional), its T5 tokens, ``</s>``, at most 200
+* :class:`PTDiTT5Tokenizer` tokenises like the Qihoo-T2X reference (``ptdit.text.tokens``): the prompt cleaned
+  as the reference cleans it (``ptdit.text.captions``, optional), its T5 tokens, ``</s>``, at most 200
   tokens (longer prompts are cut with a warning), no padding (padding is masked in the reference, so
   leaving it out gives the same states; the model side pads and masks again, see ``comfy_model``);
 * :class:`PTDiTT5TextModel` is ComfyUI's own T5 (``comfy.text_encoders.t5``, the module that
@@ -32,11 +32,11 @@ import comfy.text_encoders.sd3_clip
 import comfy.utils
 import folder_paths
 
-from ..ptdit.captions import clean_prompt
-from ..ptdit.t5_encoder import (ANCHOR, T5FormatError, T5Spec, check_tokenizer, check_weights, has_tokenizer,
+from ..ptdit.text.captions import clean_prompt
+from ..ptdit.text.t5_files import (ANCHOR, T5FormatError, T5Spec, check_tokenizer, check_weights, has_tokenizer,
                                 is_encoder_folder, normalize_state_dict, read_folder_config, spec_from_state_dict,
                                 weight_files)
-from ..ptdit.text import MAX_TOKENS, truncate_with_end
+from ..ptdit.text.tokens import MAX_TOKENS, truncate_with_end
 from .api import io
 from .options import WEIGHT_DTYPES, weight_dtype_of
 from .validation import CheckedNode
@@ -102,7 +102,7 @@ class PTDiTT5Tokenizer(comfy.sd1_clip.SDTokenizer):
     """T5 tokenisation of the Qihoo-T2X reference inside ComfyUI's tokenizer framework.
 
     Prompt weights ``(word:1.2)`` and ``embedding:`` work as everywhere in ComfyUI; with ``clean``
-    the text of each weighted part is cleaned like the reference's prompts (``ptdit.captions``). The
+    the text of each weighted part is cleaned like the reference's prompts (``ptdit.text.captions``). The
     result is one sequence: the prompt's tokens, then ``</s>``, cut to ``max_tokens`` (199 + ``</s>``)
     like the reference's ``truncation=True``, with one warning per cut prompt; an empty prompt is
     ``[</s>]``. Padding options (T5TokenizerOptions) are ignored: the reference masks its padding, so

@@ -6,7 +6,8 @@ groups, so one batched ``scaled_dot_product_attention`` covers every window at o
 
 :class:`WindowLayout` precomputes, once per (grid, window settings, device, dtype), everything
 the blocks need: the padded grid, token permutations to/from shifted windows, and the additive
-attention biases (shifted-window regions, padding). Models keep layouts in a small cache.
+attention biases (shifted-window regions, padding). Everything built per shape lives in a
+:class:`ShapeCache`, the one cache policy of the package.
 """
 from __future__ import annotations
 
@@ -23,6 +24,9 @@ from .config import WindowSettings
 # the official model, and the value is finite in fp16 (no NaN for a row that is fully masked).
 MASKED = -10000.0
 
+# How many shapes a per-shape cache keeps (a workflow rarely alternates between more sizes).
+SHAPE_CACHE_SIZE = 8
+
 AttentionFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, Optional[torch.Tensor]], torch.Tensor]
 
 
@@ -32,6 +36,31 @@ def sdpa(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: Optional[torch
     q/k/v may be strided views; the CPU and CUDA kernels take them without copies.
     """
     return F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
+
+
+class ShapeCache:
+    """Least-recently-used store of tensors built for one shape, at most ``capacity`` entries.
+
+    ``get(key, build)`` returns the entry for ``key`` (any hashable: grid, settings, device, dtype,
+    batch size), calling ``build()`` once when it is missing and dropping the least recently used
+    entry when full.
+    """
+
+    def __init__(self, capacity: int = SHAPE_CACHE_SIZE):
+        self.capacity = capacity
+        self._items: OrderedDict = OrderedDict()
+
+    def get(self, key, build: Callable[[], object]):
+        if key in self._items:
+            self._items.move_to_end(key)
+            return self._items[key]
+        value = self._items[key] = build()
+        if len(self._items) > self.capacity:
+            self._items.popitem(last=False)
+        return value
+
+    def __len__(self) -> int:
+        return len(self._items)
 
 
 class Attention(nn.Module):
@@ -91,13 +120,12 @@ class WindowLayout:
                  device: torch.device, dtype: torch.dtype):
         settings.check_grid(grid)
         self.grid, self.settings = grid, settings
-        self._biases: dict = {}  # (name, batch) -> (B*Nw, 1, n, n)
-        self.window = settings.compress
-        self.padded = tuple(-(-g // c) * c for g, c in zip(grid, self.window))
+        self._biases = ShapeCache()  # (name, batch) -> (B*Nw, 1, n, n)
+        self.window = settings.window
+        self.padded = settings.padded(grid)
         self.needs_padding = self.padded != grid
         self.num_windows = (self.padded[0] // self.window[0]) * (self.padded[1] // self.window[1]) \
             * (self.padded[2] // self.window[2])
-        self.window_tokens = self.window[0] * self.window[1] * self.window[2]
         f, h, w = self.padded
 
         valid = torch.zeros(f, h, w, dtype=torch.bool)
@@ -120,10 +148,7 @@ class WindowLayout:
         """(Nw, 1, n, n) -> (B*Nw, 1, n, n), built once per batch size (a view when B = 1)."""
         if bias is None or batch == 1:
             return bias
-        key = (name, batch)
-        if key not in self._biases:
-            self._biases[key] = bias.repeat(batch, 1, 1, 1)
-        return self._biases[key]
+        return self._biases.get((name, batch), lambda: bias.repeat(batch, 1, 1, 1))
 
     def window_bias(self, batch: int) -> Optional[torch.Tensor]:
         """Additive bias of the window attention (padding keys), or None."""
@@ -202,23 +227,3 @@ class WindowLayout:
         g = tokens.view(b, f // cf, h // ch, w // cw, cf, ch, cw, c).permute(0, 1, 4, 2, 5, 3, 6, 7)
         g = g.reshape(b, f, h, w, c)
         return g[:, : self.grid[0], : self.grid[1], : self.grid[2]]
-
-
-class LayoutCache:
-    """Small LRU of :class:`WindowLayout` keyed by (grid, settings, device, dtype)."""
-
-    def __init__(self, capacity: int = 8):
-        self.capacity = capacity
-        self._items: OrderedDict = OrderedDict()
-
-    def get(self, grid, settings: WindowSettings, device, dtype) -> WindowLayout:
-        key = (grid, settings, torch.device(device), dtype)
-        layout = self._items.get(key)
-        if layout is None:
-            layout = WindowLayout(grid, settings, device, dtype)
-            self._items[key] = layout
-            if len(self._items) > self.capacity:
-                self._items.popitem(last=False)
-        else:
-            self._items.move_to_end(key)
-        return layout

@@ -21,6 +21,11 @@ from typing import Iterable, Mapping
 
 import torch
 
+# The one table of tensor dtypes by name, used by the converter, the loaders' weight choices and the
+# benchmarks. The first three are compute dtypes; fp8 is storage only (a host casts per layer).
+COMPUTE_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+DTYPES = {**COMPUTE_DTYPES, "fp8_e4m3fn": torch.float8_e4m3fn}
+
 SAFETENSORS_SUFFIXES = (".safetensors",)
 PICKLE_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin")
 

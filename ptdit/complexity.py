@@ -19,8 +19,8 @@ from .config import PTDiTConfig, WindowSettings
 
 def _geometry(grid: tuple[int, int, int], window: WindowSettings) -> tuple[int, int, int]:
     """(N padded tokens, M proxy tokens, n tokens per window) for one sample."""
-    padded = [-(-g // c) * c for g, c in zip(grid, window.compress)]
-    n = window.compress[0] * window.compress[1] * window.compress[2]
+    padded = window.padded(grid)
+    n = window.window_tokens
     tokens = padded[0] * padded[1] * padded[2]
     sh, sw = window.proxies_per_window
     return tokens, tokens // n * sh * sw, n

@@ -84,6 +84,13 @@ class PTDiTConfig:
     def default_window(self) -> "WindowSettings":
         return WindowSettings(self.compress_ratios, self.proxy_ratios, True, self.shift_window)
 
+    def trained_window(self, grid: tuple[int, int, int], **switches) -> "WindowSettings":
+        """The training-time window and proxy ratios, each side clamped to a smaller token grid
+        (F, H, W); a proxy side that no longer divides its clamped window becomes the whole window."""
+        window = tuple(min(c, g) for c, g in zip(self.compress_ratios, grid))
+        proxy = tuple(p if w % p == 0 else w for p, w in zip(self.proxy_ratios, window))
+        return WindowSettings(window, proxy, **switches)
+
     def to_dict(self) -> dict[str, Any]:
         return fields_to_dict(self)
 
@@ -139,23 +146,24 @@ def config_from_reference(kwargs: Mapping[str, Any]) -> PTDiTConfig:
 class WindowSettings:
     """How tokens are grouped at run time.
 
-    ``compress`` = window size (p_f, p_h, p_w) in tokens; ``proxy`` = (p_f, p_h, p_w) proxy ratio:
+    ``window`` = window size (p_f, p_h, p_w) in tokens (the paper's compression ratio, stored in
+    checkpoints as ``compress_ratios``); ``proxy`` = (p_f, p_h, p_w) proxy ratio:
     each window yields (p_h_window / p_h) x (p_w_window / p_w) proxy tokens, each averaging one
     residue class of rows/columns over the whole window (all of its frames), exactly as the
-    reference does; ``proxy[0]`` must therefore equal ``compress[0]``.
+    reference does; ``proxy[0]`` must therefore equal ``window[0]``.
     ``window_attention`` / ``shift_window`` switch the Texture Complement Module's two local
     attentions on or off.
     """
 
-    compress: Ratios
+    window: Ratios
     proxy: Ratios
     window_attention: bool = True
     shift_window: bool = True
 
     def __post_init__(self):
-        object.__setattr__(self, "compress", _ratios("compress ratios (p_f, p_h, p_w)", self.compress))
+        object.__setattr__(self, "window", _ratios("window (compression) ratios (p_f, p_h, p_w)", self.window))
         object.__setattr__(self, "proxy", _ratios("proxy ratios (p_f, p_h, p_w)", self.proxy))
-        cf, ch, cw = self.compress
+        cf, ch, cw = self.window
         pf, ph, pw = self.proxy
         if pf != cf:
             raise ValueError(f"proxy ratio p_f={pf} must equal the window's p_f={cf}: every proxy token "
@@ -169,7 +177,16 @@ class WindowSettings:
     @property
     def proxies_per_window(self) -> tuple[int, int]:
         """(rows, columns) of proxy tokens per window."""
-        return self.compress[1] // self.proxy[1], self.compress[2] // self.proxy[2]
+        return self.window[1] // self.proxy[1], self.window[2] // self.proxy[2]
+
+    @property
+    def window_tokens(self) -> int:
+        """Tokens per window, p_f * p_h * p_w."""
+        return self.window[0] * self.window[1] * self.window[2]
+
+    def padded(self, grid: tuple[int, int, int]) -> tuple[int, int, int]:
+        """A token grid (F, H, W) rounded up to whole windows on every axis."""
+        return tuple(-(-g // c) * c for g, c in zip(grid, self.window))
 
     @classmethod
     def paper_default(cls, grid: tuple[int, int, int], **switches) -> "WindowSettings":
@@ -185,8 +202,8 @@ class WindowSettings:
 
     def check_grid(self, grid: tuple[int, int, int]) -> None:
         """Validate against a token grid (frames, rows, columns); windows may not exceed it."""
-        for axis, size, window in zip(("p_f", "p_h", "p_w"), grid, self.compress):
+        for axis, size, window in zip(("p_f", "p_h", "p_w"), grid, self.window):
             if window > size:
                 noun = {"p_f": "latent frames", "p_h": "token rows", "p_w": "token columns"}[axis]
-                raise ValueError(f"compress ratio {axis}={window} is larger than the {size} {noun} of this "
+                raise ValueError(f"window ratio {axis}={window} is larger than the {size} {noun} of this "
                                  f"latent; allowed: 1..{size}")

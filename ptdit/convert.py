@@ -14,13 +14,10 @@ import dataclasses
 import json
 import sys
 
-import torch
 
-from .checkpoint import CheckpointError, read_checkpoint
+from .checkpoint import COMPUTE_DTYPES, CheckpointError, read_checkpoint
 from .loader import METADATA_KEY, check_state_dict, find_state_dict, infer_config
 from .model import PTDiT
-
-DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 
 
 def convert(src: str, dst: str, dtype: str | None = None, num_heads: int | None = None,
@@ -30,8 +27,8 @@ def convert(src: str, dst: str, dtype: str | None = None, num_heads: int | None 
 
     if not dst.lower().endswith(".safetensors"):
         raise ValueError(f"output must be a .safetensors file, got {dst!r}")
-    if dtype is not None and dtype not in DTYPES:
-        raise TypeError(f"unknown dtype {dtype!r}; choose one of {', '.join(DTYPES)}")
+    if dtype is not None and dtype not in COMPUTE_DTYPES:
+        raise TypeError(f"unknown dtype {dtype!r}; choose one of {', '.join(COMPUTE_DTYPES)}")
     obj, metadata = read_checkpoint(src)
     state_dict = find_state_dict(obj)
     config = infer_config(state_dict, metadata, num_heads=num_heads)
@@ -39,7 +36,7 @@ def convert(src: str, dst: str, dtype: str | None = None, num_heads: int | None 
     config = dataclasses.replace(config, **overrides)
     model = PTDiT(config, device="meta")
     check_state_dict(model, state_dict)
-    target = DTYPES[dtype] if dtype else None
+    target = COMPUTE_DTYPES[dtype] if dtype else None
     keep = model.state_dict()
     tensors = {k: (v.to(target) if target and v.is_floating_point() else v).contiguous()
                for k, v in state_dict.items() if k in keep}
@@ -51,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ptdit.convert", description=__doc__.split("\n\n")[0])
     parser.add_argument("src")
     parser.add_argument("dst")
-    parser.add_argument("--dtype", choices=sorted(DTYPES))
+    parser.add_argument("--dtype", choices=sorted(COMPUTE_DTYPES))
     parser.add_argument("--num-heads", type=int)
     parser.add_argument("--compress", type=int, nargs=3, metavar=("F", "H", "W"))
     parser.add_argument("--proxy", type=int, nargs=3, metavar=("F", "H", "W"))

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .attention import MASKED, Attention, AttentionFn, LayoutCache, WindowLayout, sdpa
+from .attention import MASKED, Attention, AttentionFn, ShapeCache, WindowLayout, sdpa
 from .config import PTDiTConfig, WindowSettings
 from .embeddings import AdaLayerNormSingle, CaptionProjection, PatchEmbed
 
@@ -145,7 +145,7 @@ class PTDiT(nn.Module):
     """
 
     def __init__(self, config: PTDiTConfig, dtype=None, device=None, operations=nn,
-                 attention_fn: AttentionFn = sdpa):
+                 attention_fn: AttentionFn = sdpa, init_weights: bool = True):
         super().__init__()
         self.config = config
         self.dtype = dtype
@@ -161,11 +161,11 @@ class PTDiT(nn.Module):
         self.norm_out = operations.LayerNorm(dim, eps=1e-6, elementwise_affine=False, **kw)
         self.scale_shift_table = nn.Parameter(torch.empty(2, dim, **kw))
         self.proj_out = operations.Linear(dim, config.patch_size ** 2 * config.out_channels, **kw)
-        self._layouts = LayoutCache()
-        self._positions: dict = {}
-        # Plain PyTorch use gets a usable random init; a host passing its own operations (ComfyUI)
-        # loads weights right away and skips the cost, as its own models do.
-        if operations is nn and self.scale_shift_table.device.type != "meta":
+        self._layouts = ShapeCache()  # (grid, settings, device, dtype) -> WindowLayout
+        self._positions = ShapeCache()  # (grid, device) -> (F, H*W, D) float32
+        # ``init_weights`` gives plain PyTorch use a usable random init; a host that loads weights
+        # right away (ComfyUI) passes False and skips the cost, as its own models do.
+        if init_weights and self.scale_shift_table.device.type != "meta":
             self.reset_parameters()
 
     @torch.no_grad()
@@ -193,7 +193,8 @@ class PTDiT(nn.Module):
         if window.shift_window and not self.config.shift_window:
             raise ValueError("shift_window=True needs a checkpoint with shifted-window weights (attn3); "
                              "this model has none, so it must be False")
-        return self._layouts.get(grid, window, device, dtype)
+        device = torch.device(device)
+        return self._layouts.get((grid, window, device, dtype), lambda: WindowLayout(grid, window, device, dtype))
 
     @torch.compiler.disable
     def geometry(self, grid: tuple[int, int, int], window: Optional[WindowSettings], batch: int, device, dtype
@@ -204,46 +205,9 @@ class PTDiT(nn.Module):
         every cache fill into a recompile. The compiled forward has one graph break here instead.
         """
         layout = self.layout(grid, window, device, dtype)
-        return layout, self._positional(grid, device), layout.window_bias(batch), layout.shift_bias(batch)
-
-    def _positional(self, grid, device) -> torch.Tensor:
-        key = (grid, torch.device(device))
-        table = self._positions.get(key)
-        if table is None:
-            if len(self._positions) >= 8:
-                self._positions.pop(next(iter(self._positions)))
-            table = self._positions[key] = self.pos_embed.positional_table(grid, device)
-        return table
-
-    def validate(self, x, timestep, context, context_mask) -> None:
-        """Raise ``ValueError`` / ``TypeError`` with an actionable message for malformed inputs."""
-        cfg = self.config
-        if not isinstance(x, torch.Tensor) or x.ndim not in (4, 5):
-            raise ValueError("latents must be a tensor (B, C, H, W) for images or (B, C, F, H, W) for video, "
-                             f"got {getattr(x, 'shape', type(x).__name__)}")
-        if not x.is_floating_point():
-            raise TypeError(f"latents must be a floating-point tensor, got {x.dtype}")
-        if x.shape[1] != cfg.in_channels:
-            raise ValueError(f"latents have {x.shape[1]} channels, this model expects {cfg.in_channels}")
-        p = cfg.patch_size
-        if x.shape[-1] % p or x.shape[-2] % p:
-            raise ValueError(f"latent height and width must be multiples of the patch size {p}, "
-                             f"got {x.shape[-2]}x{x.shape[-1]}")
-        b = x.shape[0]
-        if not isinstance(timestep, torch.Tensor) or timestep.shape not in ((b,), (1,), ()):
-            raise ValueError(f"timestep must be a tensor of shape ({b},) (one per sample), "
-                             f"got {getattr(timestep, 'shape', type(timestep).__name__)}")
-        # A NaN check reads the value back; only do it where that costs no device synchronisation and
-        # outside torch.compile (a data-dependent branch would split the graph).
-        if timestep.device.type == "cpu" and not torch.compiler.is_compiling() \
-                and not torch.isfinite(timestep.float()).all():
-            raise ValueError(f"timestep contains NaN or infinite values: {timestep.tolist()}")
-        if not isinstance(context, torch.Tensor) or context.ndim != 3 or context.shape[0] != b \
-                or context.shape[2] != cfg.caption_channels:
-            raise ValueError(f"text embeddings must be (B={b}, L, {cfg.caption_channels}), "
-                             f"got {getattr(context, 'shape', type(context).__name__)}")
-        if context_mask is not None and tuple(context_mask.shape) != tuple(context.shape[:2]):
-            raise ValueError(f"text mask must be (B, L) = {tuple(context.shape[:2])}, got {tuple(context_mask.shape)}")
+        positions = self._positions.get((grid, torch.device(device)),
+                                        lambda: self.pos_embed.positional_table(grid, device))
+        return layout, positions, layout.window_bias(batch), layout.shift_bias(batch)
 
     def forward(self, x: torch.Tensor, timestep: torch.Tensor, context: torch.Tensor,
                 context_mask: Optional[torch.Tensor] = None, window: Optional[WindowSettings] = None,
@@ -251,8 +215,8 @@ class PTDiT(nn.Module):
                 block_hook: Optional[BlockHook] = None) -> torch.Tensor:
         """See the class docstring. ``compute_dtype`` overrides the working dtype (a host that stores
         weights in fp8 and casts them per layer passes its compute dtype here); ``block_hook`` runs
-        each block instead of ``block(x, ctx)`` (a host's block patches)."""
-        self.validate(x, timestep, context, context_mask)
+        each block instead of ``block(x, ctx)`` (a host's block patches). Inputs are not checked
+        here: a caller handing in user data runs :func:`ptdit.inputs.check_inputs` first."""
         image = x.ndim == 4
         if image:
             x = x[:, :, None]

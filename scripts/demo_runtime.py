@@ -23,7 +23,7 @@ import torch
 from ptdit import PTDiT, WindowSettings
 from ptdit.flow import euler_sample, guided_velocity, rflow_timesteps, shift_ratio
 from ptdit.loader import load_ptdit
-from ptdit.t5_encoder import has_tokenizer
+from ptdit.text.t5_files import has_tokenizer
 from ptdit.vae import CausalVAE, split_moments
 from ptdit.vae_config import LATENT_SCALE, CausalVAEConfig
 from ptdit.vae_loading import load_causal_vae

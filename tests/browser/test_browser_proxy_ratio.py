@@ -275,7 +275,7 @@ def test_pick_ratios_readout_and_queued_prompt(comfy_page, comfy_host):
     result = comfy_host.wait(response.json()["prompt_id"], timeout=120)
     assert result.ok, result.describe()
     applied = json.loads(result.outputs[str(ids["report"])]["text"][0])
-    assert (applied["mode"], applied["compress"], applied["proxy"]) == ("manual", [1, 4, 9], [1, 4, 9])
+    assert (applied["mode"], applied["window"], applied["proxy"]) == ("manual", [1, 4, 9], [1, 4, 9])
     assert ui.errors_since(mark) == []
 
 
@@ -385,7 +385,7 @@ def test_demo_workflow_reads_the_trained_ratio_of_its_model(rendered_page, rende
     ui = rendered_page
     mark = len(ui.errors)
     config, grid, used = demo_checkpoint()
-    assert used.compress == used.proxy == (1, 2, 2)  # the demo model's ratio, at 64 px as trained
+    assert used.window == used.proxy == (1, 2, 2)  # the demo model's ratio, at 64 px as trained
     node = open_workflow(ui, DEMO_WORKFLOW)
     ui.page.wait_for_function(TRAINED_KNOWN_JS, arg=node)  # the route answered
     ro = readout(ui, node)
@@ -396,10 +396,10 @@ def test_demo_workflow_reads_the_trained_ratio_of_its_model(rendered_page, rende
     assert json.loads(ro["trainedRatio"]) == [list(config.compress_ratios), list(config.proxy_ratios)]
     assert ro["windows"] == "Windows 1 × 2 × 2 tokens → 4 windows (1 × 2 × 2)"
     assert ro["proxies"] == "Proxy tokens 4 (1 per window)"
-    ratio, text = python_percent(grid, used.compress, used.proxy)
+    ratio, text = python_percent(grid, used.window, used.proxy)
     assert ro["cost"] == text and float(ro["ratio"]) == ratio
     assert ro["warning"] == "" and ro["problems"] == ""
-    assert [values[n] for n in RATIO_NAMES] == [*used.compress, *used.proxy]  # what the sampler runs
+    assert [values[n] for n in RATIO_NAMES] == [*used.window, *used.proxy]  # what the sampler runs
     focus(ui, node)
     assert ui.js("""(id) => { const r = app.graph.getNodeById(id).widgets.find((w) => w.name === 'ptdit_ratio')
         .element.getBoundingClientRect(); return r.width > 100 && r.height > 100; }""", node)
@@ -409,7 +409,7 @@ def test_demo_workflow_reads_the_trained_ratio_of_its_model(rendered_page, rende
     pick(ui, "window_h", 4)
     ro = readout(ui, node)
     assert ro["windows"] == "Windows 1 × 4 × 2 tokens → 2 windows (1 × 1 × 2)"
-    assert ro["warning"] == f"⚠ Differs from the checkpoint's trained ratio: window {triple(used.compress)}, " \
+    assert ro["warning"] == f"⚠ Differs from the checkpoint's trained ratio: window {triple(used.window)}, " \
                             f"proxy {triple(used.proxy)}"
 
     # Without a loader upstream nothing is known: checkpoint mode shows no numbers, no guess.
@@ -452,7 +452,7 @@ def test_checkpoint_ratio_is_learned_from_the_last_run(comfy_page, comfy_host):
     ro = readout(ui, node)
     assert ro["trained"] == (f"Trained ratio: window {triple(config.compress_ratios)}, proxy "
                              f"{triple(config.proxy_ratios)} · learned from the last run ({DEMO_MODEL.name})")
-    assert ro["windows"].startswith(f"Windows {' × '.join(map(str, used.compress))} tokens")
+    assert ro["windows"].startswith(f"Windows {' × '.join(map(str, used.window))} tokens")
     assert ro["warning"] == ""
     assert ui.errors_since(mark) == []
 
@@ -484,8 +484,8 @@ def test_without_dom_widgets_the_node_keeps_plain_inputs_and_a_text_readout(rend
     def expected(width: int, height: int) -> list:
         grid = (1, height // 16, width // 16)
         paper = WindowSettings.paper_default(grid)
-        return [python_percent(grid, paper.compress, paper.proxy)[1],
-                f"Windows {' × '.join(map(str, paper.compress))} tokens", UNKNOWN,
+        return [python_percent(grid, paper.window, paper.proxy)[1],
+                f"Windows {' × '.join(map(str, paper.window))} tokens", UNKNOWN,
                 f"Tokens 1 × {grid[1]} × {grid[2]} = {grid[1] * grid[2]:,}"]
 
     def shown() -> list:

@@ -45,18 +45,18 @@ def test_manual_values_reach_the_model(comfy_host):
     options = reported_options(comfy_host, ratio_prompt(window_h=4, window_w=16, proxy_h=2, proxy_w=16,
                                                         width=768, height=512))
     assert options["mode"] == "manual"
-    assert options["compress"] == [1, 4, 16] and options["proxy"] == [1, 2, 16]
+    assert options["window"] == [1, 4, 16] and options["proxy"] == [1, 2, 16]
 
 
 def test_prompt_without_preview_size_still_runs(comfy_host):
     """API prompts written before the preview inputs existed stay valid."""
     options = reported_options(comfy_host, ratio_prompt(width=None, height=None, frames=None, window_h=16))
-    assert options["compress"] == [1, 16, 8]
+    assert options["window"] == [1, 16, 8]
 
 
 def test_auto_mode_ignores_the_manual_values(comfy_host):
     options = reported_options(comfy_host, ratio_prompt(mode="auto", window_h=7, proxy_h=3))
-    assert options["mode"] == "auto" and options["compress"] is None
+    assert options["mode"] == "auto" and options["window"] is None
 
 
 @pytest.mark.parametrize("inputs, message", [

@@ -34,7 +34,7 @@ def test_quick_scaling_run(comfy_inproc, tmp_path):
     for r in rows:
         f, h, w = (1 + (r["frames"] - 1) // 4, r["px"] // 16, r["px"] // 16)
         window = WindowSettings.paper_default((f, h, w))
-        assert r["tokens"] == f * h * w and r["window"] == list(window.compress)
+        assert r["tokens"] == f * h * w and r["window"] == list(window.window)
         assert r["flops"]["pixart"] == 4 * width * layers * r["tokens"] ** 2  # full self-attention
         assert r["flops"]["ptdit"] / r["flops"]["pixart"] == attention_ratio((f, h, w), window) < 0.15
         assert set(r["seconds"]) == {"ptdit", "pixart"} and min(r["seconds"].values()) > 0

@@ -1,7 +1,7 @@
 """T5 text conditioning, checked against the reference text path with a tiny random T5.
 
 The *reference* here is what MindSpeed-MM's Qihoo pipeline does, rebuilt from transformers alone:
-the prompt cleaned (``ptdit.captions``, tested on its own in tests/unit/test_text_rules.py), then
+the prompt cleaned (``ptdit.text.captions``, tested on its own in tests/unit/test_text_rules.py), then
 ``tokenizer(text, padding="max_length", max_length=200, truncation=True)``, ``T5EncoderModel`` in
 fp32 (loaded from fp16 files, like the released encoder) with the attention mask, and PT-DiT fed
 the 200 states with that mask. The prompts compared with the stock paths (which do not clean) are
@@ -31,8 +31,8 @@ import transformers
 from safetensors.torch import save_file
 
 from ptdit import PTDiT, PTDiTConfig
-from ptdit.captions import clean_prompt
-from ptdit.text import MAX_TOKENS
+from ptdit.text.captions import clean_prompt
+from ptdit.text.tokens import MAX_TOKENS
 
 torch.set_grad_enabled(False)
 

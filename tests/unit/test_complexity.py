@@ -64,7 +64,7 @@ def test_self_attention_flops_are_the_models_token_products(shape, window):
     kernels = counter.get_flop_counts()["Global"][torch.ops.aten._scaled_dot_product_flash_attention_for_cpu]
     frames = shape[2] if len(shape) == 5 else 1
     grid = (frames, shape[-2] // 2, shape[-1] // 2)
-    padded = math.prod(-(-g // c) * c for g, c in zip(grid, window.compress))
+    padded = math.prod(window.padded(grid))
     dim, layers = model.config.hidden_size, model.config.num_layers
     text = 4 * dim * layers * padded * ctx.shape[1]
     assert kernels - text == self_attention_flops(grid, dim, layers, window)

@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from ptdit import WindowSettings
-from ptdit.attention import sdpa
+from ptdit.attention import ShapeCache, sdpa
+from ptdit.inputs import check_inputs
 from tests.unit.tiny import tiny_inputs, tiny_model
 
 torch.set_grad_enabled(False)
@@ -146,22 +147,38 @@ def test_meta_device_build_allocates_nothing():
     (lambda x, t, c, m: (x, t[:1].repeat(3), c, m), "timestep must be"),
 ])
 def test_bad_inputs_raise_value_errors(bad, message):
-    model = tiny_model()
+    config = tiny_model().config
+    check_inputs(config, *tiny_inputs())  # the good inputs pass
     with pytest.raises(ValueError, match=message):
-        model(*bad(*tiny_inputs()))
+        check_inputs(config, *bad(*tiny_inputs()))
 
 
 def test_integer_latents_raise_type_error():
-    model = tiny_model()
     x, t, ctx, mask = tiny_inputs()
     with pytest.raises(TypeError, match="floating-point"):
-        model(x.long(), t, ctx, mask)
+        check_inputs(tiny_model().config, x.long(), t, ctx, mask)
+
+
+def test_shape_cache_keeps_the_most_recently_used():
+    cache, built = ShapeCache(capacity=2), []
+
+    def build(key):
+        built.append(key)
+        return object()
+
+    a = cache.get("a", lambda: build("a"))
+    cache.get("b", lambda: build("b"))
+    assert cache.get("a", lambda: build("a")) is a  # a hit moves "a" to the front
+    cache.get("c", lambda: build("c"))  # evicts "b", the least recently used
+    cache.get("a", lambda: build("a"))
+    cache.get("b", lambda: build("b"))
+    assert built == ["a", "b", "c", "b"] and len(cache) == 2
 
 
 @pytest.mark.parametrize("window, message", [
-    (dict(compress=(1, 4, 4), proxy=(1, 3, 4)), "p_h=3 must divide"),
-    (dict(compress=(1, 0, 4), proxy=(1, 4, 4)), "three positive integers"),
-    (dict(compress=(2, 4, 4), proxy=(1, 4, 4)), "p_f=1 must equal"),
+    (dict(window=(1, 4, 4), proxy=(1, 3, 4)), "p_h=3 must divide"),
+    (dict(window=(1, 0, 4), proxy=(1, 4, 4)), "three positive integers"),
+    (dict(window=(2, 4, 4), proxy=(1, 4, 4)), "p_f=1 must equal"),
 ])
 def test_invalid_window_settings_are_rejected(window, message):
     with pytest.raises(ValueError, match=message):
@@ -190,7 +207,7 @@ def test_shift_window_needs_attn3_weights():
 ])
 def test_paper_default_window_table(grid, window):
     settings = WindowSettings.paper_default(grid)
-    assert settings.compress == window and settings.proxy == window
+    assert settings.window == window and settings.proxy == window
 
 
 @pytest.mark.parametrize("batch", [1, 2])

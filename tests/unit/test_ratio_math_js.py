@@ -101,7 +101,7 @@ def test_paper_table_matches_for_every_grid(js_and_query):
     js, query = js_and_query
     for grid, got in paired(query["paper"], js["paper"], at_least=256 * 256):
         want = WindowSettings.paper_default(tuple(grid))
-        assert (got["window"], got["proxy"]) == (list(want.compress), list(want.proxy)), grid
+        assert (got["window"], got["proxy"]) == (list(want.window), list(want.proxy)), grid
 
 
 def test_checkpoint_mode_matches_window_options(js_and_query):
@@ -111,7 +111,7 @@ def test_checkpoint_mode_matches_window_options(js_and_query):
         config = dataclasses.replace(PRESETS["qihoo-t2i-1.1b"], compress_ratios=window, proxy_ratios=proxy)
         for grid, got in paired(query["grids"], per_grid, at_least=len(GRIDS)):
             want = options.WindowOptions("checkpoint").resolve(config, tuple(grid))
-            assert (got["window"], got["proxy"]) == (list(want.compress), list(want.proxy)), (grid, window)
+            assert (got["window"], got["proxy"]) == (list(want.window), list(want.proxy)), (grid, window)
     assert js["unknown"] is None  # no trained ratio given: no guess
 
 

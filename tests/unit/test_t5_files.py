@@ -1,4 +1,4 @@
-"""Reading T5 encoder files (ptdit.t5_encoder) against what transformers itself writes."""
+"""Reading T5 encoder files (ptdit.text.t5_files) against what transformers itself writes."""
 from __future__ import annotations
 
 import json
@@ -8,7 +8,7 @@ import torch
 import transformers
 from safetensors.torch import save_file
 
-from ptdit.t5_encoder import (T5FormatError, T5Spec, check_tokenizer, check_weights, is_encoder_folder,
+from ptdit.text.t5_files import (T5FormatError, T5Spec, check_tokenizer, check_weights, is_encoder_folder,
                               normalize_state_dict, read_folder_config, spec_from_hf_config, spec_from_state_dict,
                               weight_files)
 

@@ -1,13 +1,13 @@
-"""Text-conditioning rules: the reference's prompt cleaning (ptdit.captions) on a table of prompts,
-the 200-token cut, the reference layout (ptdit.text), and mask invariance of the model when padding
+"""Text-conditioning rules: the reference's prompt cleaning (ptdit.text.captions) on a table of prompts,
+the 200-token cut, the reference layout (ptdit.text.tokens), and mask invariance of the model when padding
 is added, removed or filled with garbage."""
 from __future__ import annotations
 
 import pytest
 import torch
 
-from ptdit.captions import clean_prompt, html_text
-from ptdit.text import (MAX_TOKENS, T5_EOS_ID, T5_PAD_ID, pad_text_conditioning, real_token_count,
+from ptdit.text.captions import clean_prompt, html_text
+from ptdit.text.tokens import (MAX_TOKENS, T5_EOS_ID, T5_PAD_ID, pad_text_conditioning, real_token_count,
                         reference_layout, truncate_with_end)
 from scripts import demo_data
 from tests.unit.tiny import tiny_inputs, tiny_model

@@ -25,15 +25,13 @@ from typing import Mapping, Optional, Sequence
 
 import torch
 
+from ..checkpoint import strip_prefixes
+
 CONFIG_NAME = "config.json"
 WEIGHT_INDEX_NAMES = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
 WEIGHT_NAMES = ("model.safetensors", "pytorch_model.bin")
 TOKENIZER_FILES = ("tokenizer.json", "spiece.model", "tokenizer_config.json")
 ANCHOR = "encoder.block.0.layer.0.SelfAttention.q.weight"
-# Prefixes under which T5 encoder weights are found in other containers (ComfyUI CLIPSave,
-# all-in-one checkpoints, wrapped encoders).
-PREFIXES = ("text_encoders.t5xxl.transformer.", "cond_stage_model.t5xxl.transformer.", "t5xxl.transformer.",
-            "text_encoder.", "transformer.", "model.")
 # What ComfyUI's T5 implementation (comfy/text_encoders/t5.py) computes: fixed relative-position
 # buckets and layer-norm epsilon, tanh-GELU (gated, v1.1) or ReLU (original T5) feed-forward.
 SUPPORTED_ACTIVATIONS = {"gelu_new": "gelu_pytorch_tanh", "gelu_pytorch_tanh": "gelu_pytorch_tanh",
@@ -104,25 +102,12 @@ def spec_from_hf_config(config: Mapping, source: str = CONFIG_NAME) -> T5Spec:
 def normalize_state_dict(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Encoder weights under the names ``shared.weight`` / ``encoder.*`` (plus ``scaled_fp8`` markers).
 
-    Strips a known prefix, takes ``encoder.embed_tokens.weight`` for a missing ``shared.weight``
-    (the two are tied in transformers) and drops decoder / LM-head weights of full seq2seq files.
+    Strips a wrapper prefix (``text_encoders.t5xxl.transformer.`` of ComfyUI's CLIPSave, ``model.``,
+    ...), takes ``encoder.embed_tokens.weight`` for a missing ``shared.weight`` (the two are tied in
+    transformers) and drops decoder / LM-head weights of full seq2seq files.
     """
-    keys = list(state_dict)
-    prefix = ""
-    if not any(k.startswith("encoder.") for k in keys):
-        for p in PREFIXES:
-            if any(k.startswith(p + "encoder.") for k in keys):
-                prefix = p
-                break
-    out = {}
-    for k, v in state_dict.items():
-        if prefix:
-            if not k.startswith(prefix):
-                continue
-            k = k[len(prefix):]
-        if k.startswith(("decoder.", "lm_head.")):
-            continue
-        out[k] = v
+    out = {k: v for k, v in strip_prefixes(state_dict, (ANCHOR,)).items()
+           if not k.startswith(("decoder.", "lm_head."))}
     if "shared.weight" not in out and "encoder.embed_tokens.weight" in out:
         out["shared.weight"] = out["encoder.embed_tokens.weight"]
     out.pop("encoder.embed_tokens.weight", None)
