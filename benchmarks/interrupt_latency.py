@@ -28,9 +28,9 @@ sys.path.insert(0, str(ROOT))
 from safetensors.torch import save_file  # noqa: E402
 
 from ptdit import PTDiT, PTDiTConfig  # noqa: E402
-from scripts.comfy_host import ComfyHost  # noqa: E402
+from tests.harness.base_dir import testkit_packs  # noqa: E402
+from tests.harness.server import ComfyHost  # noqa: E402
 
-TESTKIT = ROOT / "tests" / "host" / "testkit"
 MODEL = "ptdit_interrupt_bench.safetensors"
 CAPTION = 24
 
@@ -86,7 +86,7 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="ptdit_interrupt_") as base:
         host = ComfyHost(args.comfyui, base_dir=base,
-                         extra_custom_nodes={p.name: p for p in sorted(TESTKIT.iterdir()) if p.is_dir()})
+                         extra_custom_nodes=testkit_packs())
         try:
             host.start()
             write_tiny_model(host)

@@ -16,7 +16,7 @@ from typing import Callable, Optional
 
 import torch
 
-from scripts.comfy_host import find_comfyui_dir
+from tests.harness.hosts import find_comfyui_dir
 
 PACK = "ptdit_pack"
 REPO = str(Path(__file__).resolve().parents[1])

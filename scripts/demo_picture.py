@@ -21,7 +21,8 @@ from PIL import Image, ImageDraw  # noqa: E402
 
 from scripts import demo_data  # noqa: E402
 from scripts import make_workflows as mw  # noqa: E402
-from scripts.comfy_host import ComfyHost, find_comfyui_dir  # noqa: E402
+from tests.harness.hosts import find_comfyui_dir  # noqa: E402
+from tests.harness.server import ComfyHost  # noqa: E402
 from scripts.run_demo import customise  # noqa: E402
 from scripts.workflow_api import workflow_to_prompt  # noqa: E402
 

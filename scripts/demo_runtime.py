@@ -105,7 +105,7 @@ def tokenizer_folder(encoder_folder: Path) -> Path:
     folder ships none; it uses that one rather than a 2.4 MB copy)."""
     if has_tokenizer(encoder_folder):
         return encoder_folder
-    from scripts.comfy_host import find_comfyui_dir
+    from tests.harness.hosts import find_comfyui_dir
 
     comfy = find_comfyui_dir()
     bundled = comfy / COMFY_T5_TOKENIZER if comfy else None

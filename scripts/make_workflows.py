@@ -279,7 +279,8 @@ def write_all(object_info: dict, folder: Path = REPO / "workflows") -> list[Path
 
 
 def main() -> None:
-    from scripts.comfy_host import ComfyHost, find_comfyui_dir
+    from tests.harness.hosts import find_comfyui_dir
+    from tests.harness.server import ComfyHost
 
     comfy_dir = find_comfyui_dir()
     if comfy_dir is None:

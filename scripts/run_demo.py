@@ -21,8 +21,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from scripts.comfy_host import ComfyHost, ComfyHostError, find_comfyui_dir  # noqa: E402
 from scripts.workflow_api import workflow_to_prompt  # noqa: E402
+from tests.harness.client import ComfyHostError  # noqa: E402
+from tests.harness.hosts import find_comfyui_dir  # noqa: E402
+from tests.harness.server import ComfyHost  # noqa: E402
 
 SAMPLER_TYPES = ("PTDiTSamplerT2I", "PTDiTSamplerT2V", "PTDiTSamplerT2MV", "KSampler")
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Prepare the real ComfyUI hosts the host and browser tests run the pack in. Idempotent; a fast
-# no-op once prepared. Writes <repo>/.hosts/hosts.json, the list scripts/comfy_host.py reads.
+# no-op once prepared. Writes <repo>/.hosts/hosts.json, the list tests/harness/hosts.py reads.
 #
 #   COMFYUI_PATH  an existing ComfyUI checkout (main.py, nodes.py, comfy/) to use as the only host;
 #                 nothing is written into it. Its requirements are installed into PTDIT_VENV.

@@ -5,7 +5,7 @@ included, so a misconfigured CI (missing golden fixtures, demo models, a package
 can never pass silently; a local run still skips, loudly (``-ra``). The fixture discovery helpers
 live in ``tests/reference_io.py``.
 
-``comfy_host`` is one real ComfyUI server per host configuration (``scripts.comfy_host.host_specs``:
+``comfy_host`` is one real ComfyUI server per host configuration (``tests.harness.hosts.host_specs``:
 ``$COMFYUI_PATH`` alone, or every host ``scripts/setup_comfyui.sh`` prepared), shared by the ``host``
 and ``browser`` tests; each test id carries the host's label (``[comfyui-0.33.0]``). pytest groups the
 tests by host, so one server runs at a time. A configuration marked ``browser_only`` (a second
@@ -18,11 +18,13 @@ from pathlib import Path
 
 import pytest
 
-HOST_DIR = Path(__file__).resolve().parent / "host"
+from tests.harness.base_dir import testkit_packs
+from tests.harness.client import ComfyHostError
+from tests.harness.hosts import host_specs
+from tests.harness.server import ComfyHost
+from tests.reference_io import IN_CI
+
 BROWSER_DIR = Path(__file__).resolve().parent / "browser"
-TESTKIT = HOST_DIR / "testkit"
-from scripts.comfy_host import ComfyHost, ComfyHostError, host_specs  # noqa: E402
-from tests.reference_io import IN_CI  # noqa: E402
 
 _STARTS: list = []  # (label, seconds) of every server start, or ("log", path), for the summary
 HOST_SPECS = host_specs()
@@ -74,7 +76,7 @@ def comfy_host(request, tmp_path_factory):
         _no_host("no ComfyUI to host the pack: run scripts/setup_comfyui.sh (or scripts/test.sh) "
                  "or set COMFYUI_PATH")
     host = ComfyHost.from_spec(spec, base_dir=tmp_path_factory.mktemp(f"comfy_base_{spec.label}"),
-                               extra_custom_nodes={p.name: p for p in sorted(TESTKIT.iterdir()) if p.is_dir()})
+                               extra_custom_nodes=testkit_packs())
     try:
         host.start()
     except ComfyHostError as e:

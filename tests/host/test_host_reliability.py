@@ -24,7 +24,7 @@ from safetensors.torch import save_file
 
 from scripts import demo_runtime as demo
 from scripts import make_workflows as mw
-from scripts.comfy_host import Submission
+from tests.harness.results import Submission
 from tests.host import crafted_files
 
 pytestmark = pytest.mark.host

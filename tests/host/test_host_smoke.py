@@ -10,7 +10,9 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from scripts.comfy_host import PACK_LINK_NAME, REPO_ROOT, PromptRejected
+from tests.harness.base_dir import PACK_LINK_NAME
+from tests.harness.hosts import REPO_ROOT
+from tests.harness.results import PromptRejected
 
 pytestmark = pytest.mark.host
 

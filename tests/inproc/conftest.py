@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts.comfy_host import find_comfyui_dir
+from tests.harness.hosts import find_comfyui_dir
 from tests.reference_io import IN_CI
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
