@@ -25,7 +25,7 @@ sys.path.insert(0, ROOT)
 from benchmarks.pairs import time_pairs  # noqa: E402
 from ptdit import PRESETS, PTDiT  # noqa: E402
 from ptdit.finite import check_finite_weights, check_step  # noqa: E402
-from scripts import demo_runtime as demo  # noqa: E402
+from scripts.demo import runtime as demo  # noqa: E402
 
 
 def released_state_dict() -> dict[str, torch.Tensor]:

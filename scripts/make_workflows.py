@@ -17,8 +17,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from scripts import demo_data  # noqa: E402
-from scripts import demo_runtime as demo  # noqa: E402
+from scripts.demo import data as demo_data  # noqa: E402
+from scripts.demo import runtime as demo  # noqa: E402
 from scripts.workflow_api import prompt_to_workflow  # noqa: E402
 
 TRANSFORMER = "qihoo_t2i_1.1b.safetensors"

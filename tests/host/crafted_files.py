@@ -14,7 +14,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from scripts import demo_runtime as demo
+from scripts.demo import runtime as demo
 
 MALICE_MARKER = "ptdit_pickle_ran"  # the malicious pickles would create this file next to themselves
 

@@ -17,10 +17,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from scripts import demo_detect as detect
-from scripts import demo_runtime as demo
+from scripts.demo import detect
+from scripts.demo import runtime as demo
 from scripts import make_workflows as mw
-from scripts.demo_eval import T2I_FIELDS
+from scripts.demo.evaluate import T2I_FIELDS
 from scripts.workflow_api import workflow_to_prompt
 from tests.host.helpers import combo_options
 
@@ -81,7 +81,7 @@ def test_demo_ratio_sweep_keeps_the_content_at_the_training_ratio(comfy_host):
 
 def test_demo_t2i_at_twice_the_size_with_twice_the_window_keeps_colour_and_background(comfy_host):
     """Outside its training size the demo T2I model keeps the colours, not the layout: at 128 px with
-    window 4, one sample per prompt of the 144 (`python -m scripts.demo_eval t2i --samples 1 --seed
+    window 4, one sample per prompt of the 144 (`python -m scripts.demo.evaluate t2i --samples 1 --seed
     1234 --size 128 --window 1 4 4`) has background 0.90, colour 0.65, position 0.68, shape 0.40 and
     all four 0.16 right. So only colour and background are checked; this sample's shape is wrong."""
     path = only_file(comfy_host, run_demo(comfy_host, "ptdit_demo_t2i_ratio4"))

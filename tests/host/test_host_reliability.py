@@ -22,7 +22,7 @@ from PIL import Image
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from scripts import demo_runtime as demo
+from scripts.demo import runtime as demo
 from scripts import make_workflows as mw
 from tests.harness.results import Submission
 from tests.host import crafted_files

@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from scripts import demo_data as data
-from scripts import demo_detect as detect
-from scripts.demo_eval import T2I_FIELDS
+from scripts.demo import data
+from scripts.demo import detect
+from scripts.demo.evaluate import T2I_FIELDS
 
 
 

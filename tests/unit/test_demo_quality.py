@@ -1,7 +1,7 @@
 """The committed demo models load through the pack's real loaders and generate what they are asked for.
 
 Generation runs the official RFlow Euler sampler with CFG, decodes with the demo CausalVAE and
-reads the images back with the synthetic-data detectors (scripts/demo_detect.py). Not timed.
+reads the images back with the synthetic-data detectors (scripts/demo/detect.py). Not timed.
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import torch
 from ptdit.loader import load_ptdit
 from ptdit.text.t5_files import check_tokenizer, check_weights, normalize_state_dict, read_folder_config
 from ptdit.vae_config import infer_config
-from scripts import demo_runtime as rt
+from scripts.demo import runtime as rt
 from tests.unit.vae_tiny import one_thread  # noqa: F401 (autouse fixture: generation is single-threaded)
 
 # Floors one sample under what the committed models measure with these settings (seed 1234, 20 steps,
@@ -25,7 +25,7 @@ def _require(*names: str):
     missing = [name for name in names if not (rt.MODELS_DIR / name).exists()]
     if missing:
         pytest.skip(f"DEMO MODELS NOT COMMITTED: {', '.join(missing)} absent from {rt.MODELS_DIR}; "
-                    "train them with `python -m scripts.train_demo` (see demo_models/README.md)")
+                    "train them with `python -m scripts.demo.train` (see demo_models/README.md)")
 
 
 def test_demo_vae_is_the_released_architecture_scaled_down():
@@ -39,7 +39,7 @@ def test_demo_vae_is_the_released_architecture_scaled_down():
 def test_detector_reads_demo_vae_reconstructions():
     """The VAE's ceiling: ground-truth images after an encode/decode round trip are still read right."""
     _require(rt.VAE_FILE)
-    from scripts.demo_eval import t2i_reconstruction_rate
+    from scripts.demo.evaluate import t2i_reconstruction_rate
 
     rates = t2i_reconstruction_rate(rt.load_vae(rt.MODELS_DIR / rt.VAE_FILE), seed=1)
     print(f"T2I detector accuracy on VAE reconstructions: {rates}")
@@ -71,7 +71,7 @@ def test_demo_t2i_loads_with_windows_and_proxies():
 def generated(task: str, samples: int):
     """Rates, decoded outputs and labels of ``samples`` per prompt of ``task``: 20 steps, CFG 4, seed 1234."""
     _require(rt.VAE_FILE, rt.T5_DIR, rt.dit_file(task))
-    from scripts.demo_eval import generation
+    from scripts.demo.evaluate import generation
 
     rates, outputs, labels = generation(task, rt.MODELS_DIR, samples=samples, steps=20, cfg=4.0, seed=1234)
     print(f"{task.upper()} detector accuracy over {len(labels)} samples: {rates}")

@@ -9,7 +9,7 @@ import torch
 from ptdit.text.captions import clean_prompt, html_text
 from ptdit.text.tokens import (MAX_TOKENS, T5_EOS_ID, T5_PAD_ID, pad_text_conditioning, real_token_count,
                         reference_layout, truncate_with_end)
-from scripts import demo_data
+from scripts.demo import data as demo_data
 from tests.unit.tiny import tiny_inputs, tiny_model
 
 torch.set_grad_enabled(False)

@@ -1,6 +1,6 @@
 """Measure the demo models with the synthetic-data detectors.
 
-    python -m scripts.demo_eval t2i|t2v|t2mv [--samples N] [--steps S] [--cfg C] [--seed K] [--grid PNG]
+    python -m scripts.demo.evaluate t2i|t2v|t2mv [--samples N] [--steps S] [--cfg C] [--seed K] [--grid PNG]
                                   [--size PX] [--window F H W]
 
 Prints JSON: detector accuracy on (a) VAE reconstructions of ground-truth T2I images (the VAE's
@@ -17,9 +17,9 @@ import numpy as np
 import torch
 
 from ptdit import WindowSettings
-from scripts import demo_data as data
-from scripts import demo_detect as detect
-from scripts import demo_runtime as rt
+from scripts.demo import data
+from scripts.demo import detect
+from scripts.demo import runtime as rt
 
 T2I_FIELDS = ("colour", "shape", "background", "position")
 
@@ -76,7 +76,7 @@ def generation(task: str, models: Path, samples: int = 1, steps: int = 20, cfg: 
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m scripts.demo_eval", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m scripts.demo.evaluate", description=__doc__.split("\n\n")[0])
     parser.add_argument("task", choices=sorted(TASKS))
     parser.add_argument("--models", default=str(rt.MODELS_DIR))
     parser.add_argument("--samples", type=int, default=2, help="samples per prompt")

@@ -1,11 +1,11 @@
 """Train the tiny PT-DiT demo models on procedurally generated data (seeded, CPU).
 
-    python -m scripts.train_demo vae  [--steps N]        # tiny CausalVAE (real architecture)
-    python -m scripts.train_demo text                    # tiny random T5 encoder folder (not trained)
-    python -m scripts.train_demo t2i  [--steps N] [--minutes M]   # PT-DiT on frozen VAE latents + T5 states
-    python -m scripts.train_demo t2v|t2mv ...                      # the same for 5-frame clips / 4 orbit views
+    python -m scripts.demo.train vae  [--steps N]        # tiny CausalVAE (real architecture)
+    python -m scripts.demo.train text                    # tiny random T5 encoder folder (not trained)
+    python -m scripts.demo.train t2i  [--steps N] [--minutes M]   # PT-DiT on frozen VAE latents + T5 states
+    python -m scripts.demo.train t2v|t2mv ...                      # the same for 5-frame clips / 4 orbit views
 
-Run from the repository root; outputs go to ``demo_models/`` (see ``scripts/demo_runtime.py``).
+Run from the repository root; outputs go to ``demo_models/`` (see ``scripts/demo/runtime.py``).
 """
 from __future__ import annotations
 
@@ -24,8 +24,8 @@ from ptdit.loader import METADATA_KEY as PTDIT_METADATA_KEY
 from ptdit.vae import CausalVAE, split_moments
 from ptdit.vae_loading import METADATA_KEY as VAE_METADATA_KEY
 from ptdit.vae_config import LATENT_SCALE
-from scripts import demo_data as data
-from scripts import demo_runtime as rt
+from scripts.demo import data
+from scripts.demo import runtime as rt
 
 # KL against N(0, s^2) with s = 1 / 0.18215: raw latents then have the spread the official latent
 # scale expects, so DiT latents (raw x 0.18215) come out near unit variance.
@@ -221,7 +221,7 @@ def save_fp16(model: torch.nn.Module, path: Path, config_key: str, config: dict,
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m scripts.train_demo", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m scripts.demo.train", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     for name in ("vae", "text", *DIT_TASKS):
         p = sub.add_parser(name)

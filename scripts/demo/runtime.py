@@ -28,7 +28,7 @@ from ptdit.vae import CausalVAE, split_moments
 from ptdit.vae_config import LATENT_SCALE, CausalVAEConfig
 from ptdit.vae_loading import load_causal_vae
 
-MODELS_DIR = Path(__file__).resolve().parents[1] / "demo_models"
+MODELS_DIR = Path(__file__).resolve().parents[2] / "demo_models"
 VAE_NAME = "ptdit_demo_vae.safetensors"  # names as the ComfyUI loaders list them
 T5_NAME = "ptdit_demo_t5"
 VAE_FILE = f"vae/{VAE_NAME}"  # paths under MODELS_DIR

@@ -13,7 +13,7 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
-from scripts.demo_data import COLOURS, GREY, PALETTE
+from scripts.demo.data import COLOURS, GREY, PALETTE
 
 _RGB = np.array([PALETTE[c] for c in COLOURS], np.float32)  # (K, 3)
 _CHROMA = _RGB / _RGB.max(1, keepdims=True)  # brightness-free palette, for shaded solids

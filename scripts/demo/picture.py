@@ -1,6 +1,6 @@
 """Make the README picture (``docs/images/demo.png``) from the demo workflows run in a real ComfyUI.
 
-    python -m scripts.demo_picture [--out docs/images/demo.png]
+    python -m scripts.demo.picture [--out docs/images/demo.png]
 
 Runs ``ptdit_demo_t2i`` for two prompts, ``ptdit_demo_t2v`` and ``ptdit_demo_t2mv`` as shipped
 (seed of the workflow files), and stacks their saved PNGs, each under its prompt, at half the
@@ -10,21 +10,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from PIL import Image, ImageDraw
 
-from PIL import Image, ImageDraw  # noqa: E402
+from scripts import make_workflows as mw
+from scripts.demo import data as demo_data
+from scripts.run_demo import customise
+from scripts.workflow_api import workflow_to_prompt
+from tests.harness.hosts import find_comfyui_dir
+from tests.harness.server import ComfyHost
 
-from scripts import demo_data  # noqa: E402
-from scripts import make_workflows as mw  # noqa: E402
-from tests.harness.hosts import find_comfyui_dir  # noqa: E402
-from tests.harness.server import ComfyHost  # noqa: E402
-from scripts.run_demo import customise  # noqa: E402
-from scripts.workflow_api import workflow_to_prompt  # noqa: E402
+REPO = Path(__file__).resolve().parents[2]
 
 SECOND_T2I = dict(colour="yellow", shape="triangle", background="green", position="bottom right")
 ROWS = [  # (workflow, prompt override or None, caption)
@@ -60,7 +58,7 @@ def compose(rows: list[tuple[str, Image.Image]]) -> Image.Image:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m scripts.demo_picture", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m scripts.demo.picture", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default=str(REPO / "docs" / "images" / "demo.png"))
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as base, ComfyHost(find_comfyui_dir(), base_dir=base) as host:
