@@ -1,7 +1,7 @@
 """Evidence for docs/comfyui_internals.md: the core contracts, exercised through stock nodes.
 
 A toy MODEL (built without checkpoint detection) and a toy 5D video VAE come from
-tests/host/testkit/ptdit_testkit_probe; stock KSampler / VAEDecode / VAEDecodeTiled / VAEEncode /
+tests/host/testkit/ptdit_testkit (probe_model, probe_vae); stock KSampler / VAEDecode / VAEDecodeTiled / VAEEncode /
 SaveImage drive them.
 """
 from __future__ import annotations

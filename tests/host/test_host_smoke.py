@@ -169,7 +169,7 @@ def test_v3_nodes_load_both_ways(comfy_host):
     assert literal["category"] == "ptdit_testkit"
     assert literal["description"] == "Returns a + 1."
     assert literal["input"]["required"]["a"][1]["tooltip"] == "the number"
-    assert literal["python_module"] == "custom_nodes.ptdit_testkit_v1"
+    assert literal["python_module"] == "custom_nodes.ptdit_testkit"
     entry = info["PTDiTTestV3Entry"]
     assert entry["display_name"] == "PTDiT test: V3 via comfy_entrypoint"
     assert entry["python_module"] == "custom_nodes.ptdit_testkit_v3"
