@@ -15,7 +15,7 @@ from safetensors.torch import save_file
 
 from ptdit.checkpoint import read_safetensors_metadata
 from ptdit.loader import config_from_metadata
-from tests.host.test_host_t5_text import combo_options
+from tests.host.helpers import combo_options
 
 pytestmark = pytest.mark.host
 
