@@ -1,10 +1,11 @@
 """ComfyUI entry point of the PT-DiT node pack."""
 from .nodes.host_version import warn_if_older_host
+from .nodes.image_grid import PTDiTImageGrid
 from .nodes.latents import PTDiTEmptyImageLatent, PTDiTEmptyMultiViewLatent, PTDiTEmptyVideoLatent
 from .nodes.loaders import PTDiTModelLoader
 from .nodes.model_folders import register_model_folders
 from .nodes.patches import PTDiTProxyRatio, PTDiTWindowAttention
-from .nodes.samplers import PTDiTImageGrid, PTDiTSamplerT2I, PTDiTSamplerT2MV, PTDiTSamplerT2V
+from .nodes.samplers import PTDiTSamplerT2I, PTDiTSamplerT2MV, PTDiTSamplerT2V
 from .nodes.text_encoders import PTDiTT5Loader, PTDiTT5TextRules
 from .nodes.trained_ratio import register_routes
 from .nodes.vae import PTDiTVAELoader

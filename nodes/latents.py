@@ -1,12 +1,16 @@
 """Empty latents for PT-DiT images, videos (1+4k frames) and multi-view clips."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Callable, Optional
+
 import torch
 
 import comfy.model_management
 
 from .api import io
 from .comfy_model import VAE_SPATIAL, VAE_TEMPORAL
+from .schema import node_schema
 from .validation import CheckedNode
 
 # Aspect buckets around 1024², the released model's training resolution (multiples of 64 px).
@@ -68,49 +72,84 @@ def views_input(default: int = 24) -> io.Int.Input:
                         tooltip="Number of views around the orbit; they are generated jointly as one clip.")
 
 
-class PTDiTEmptyImageLatent(CheckedNode):
-    @classmethod
-    def define_schema(cls) -> io.Schema:
-        return io.Schema(
-            node_id="PTDiTEmptyImageLatent", display_name="PT-DiT Empty Image Latent", category="PT-DiT/latent",
-            description="An empty 4-channel latent for the CausalVAE (8x spatial compression).",
-            inputs=[io.Combo.Input("resolution", options=list(IMAGE_PRESETS), default="1024x1024 (1:1)",
-                                   tooltip="Training resolutions of the released model; 'custom' uses width/height."),
-                    *size_inputs(), batch_input()],
-            outputs=[io.Latent.Output(tooltip="(B, 4, H/8, W/8) zeros.")])
+def one_frame_per_view(views: int) -> int:
+    """Latent frames of a multi-view clip: one per view."""
+    return views
+
+
+@dataclass(frozen=True)
+class ClipLength:
+    """The length input of a clip node and what it means. ``name``: the input (None for an image:
+    no length input); ``make_input``: builds it; ``to_latent``: its value in latent frames. The
+    flow shift counts the input's own value (video frames, views)."""
+
+    name: Optional[str] = None
+    make_input: Optional[Callable[[], io.Int.Input]] = None
+    to_latent: Optional[Callable[[int], int]] = None
+
+    def inputs(self) -> list:
+        return [] if self.name is None else [self.make_input()]
+
+    def frames(self, values: dict) -> int:
+        """The length the flow shift counts, from a node's input ``values``; 1 for an image."""
+        return 1 if self.name is None else values[self.name]
+
+    def latent_frames(self, values: dict) -> Optional[int]:
+        """Latent frames from a node's input ``values``; None for an image latent (B, 4, h, w)."""
+        return None if self.name is None else self.to_latent(values[self.name])
+
+
+IMAGE = ClipLength()
+VIDEO = ClipLength("frames", frames_input, latent_frames)
+MULTI_VIEW = ClipLength("views", views_input, one_frame_per_view)
+
+
+class EmptyLatentNode(CheckedNode):
+    """Base of the empty-latent nodes: the schema (:meth:`shape_inputs`, then ``batch_size``) and the
+    zeros. A subclass gives its names, its ``default_size`` and its ``length``."""
+
+    node_id = display_name = description = latent_tooltip = ""
+    default_size = 512
+    length = IMAGE
 
     @classmethod
-    def execute(cls, resolution, width, height, batch_size) -> io.NodeOutput:
+    def shape_inputs(cls) -> list:
+        """The inputs before ``batch_size``: width, height and the length input."""
+        return [*size_inputs(cls.default_size), *cls.length.inputs()]
+
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return node_schema(cls.node_id, cls.display_name, "latent", cls.description,
+                           inputs=[*cls.shape_inputs(), batch_input()],
+                           outputs=[io.Latent.Output(tooltip=cls.latent_tooltip)])
+
+    @classmethod
+    def execute(cls, width, height, batch_size, resolution="custom", **length) -> io.NodeOutput:
         width, height = image_size(resolution, width, height)
-        return io.NodeOutput({"samples": empty_latent(batch_size, width, height)})
+        return io.NodeOutput({"samples": empty_latent(batch_size, width, height, cls.length.latent_frames(length))})
 
 
-class PTDiTEmptyVideoLatent(CheckedNode):
-    @classmethod
-    def define_schema(cls) -> io.Schema:
-        return io.Schema(
-            node_id="PTDiTEmptyVideoLatent", display_name="PT-DiT Empty Video Latent", category="PT-DiT/latent",
-            description="An empty video latent: 1+4k frames become 1+k latent frames.",
-            inputs=[*size_inputs(512), frames_input(), batch_input()],
-            outputs=[io.Latent.Output(tooltip="(B, 4, 1+k, H/8, W/8) zeros.")])
+class PTDiTEmptyImageLatent(EmptyLatentNode):
+    node_id, display_name = "PTDiTEmptyImageLatent", "PT-DiT Empty Image Latent"
+    description = "An empty 4-channel latent for the CausalVAE (8x spatial compression)."
+    latent_tooltip = "(B, 4, H/8, W/8) zeros."
 
     @classmethod
-    def execute(cls, width, height, frames, batch_size) -> io.NodeOutput:
-        width, height = image_size("custom", width, height)
-        return io.NodeOutput({"samples": empty_latent(batch_size, width, height, latent_frames(frames))})
+    def shape_inputs(cls) -> list:
+        return [io.Combo.Input("resolution", options=list(IMAGE_PRESETS), default="1024x1024 (1:1)",
+                               tooltip="Training resolutions of the released model; 'custom' uses width/height."),
+                *size_inputs()]
 
 
-class PTDiTEmptyMultiViewLatent(CheckedNode):
-    @classmethod
-    def define_schema(cls) -> io.Schema:
-        return io.Schema(
-            node_id="PTDiTEmptyMultiViewLatent", display_name="PT-DiT Empty Multi-View Latent",
-            category="PT-DiT/latent",
-            description="An empty multi-view latent: one latent frame per view, sampled jointly as a 3-D clip.",
-            inputs=[*size_inputs(512), views_input(), batch_input()],
-            outputs=[io.Latent.Output(tooltip="(B, 4, views, H/8, W/8) zeros.")])
+class PTDiTEmptyVideoLatent(EmptyLatentNode):
+    node_id, display_name = "PTDiTEmptyVideoLatent", "PT-DiT Empty Video Latent"
+    description = "An empty video latent: 1+4k frames become 1+k latent frames."
+    latent_tooltip = "(B, 4, 1+k, H/8, W/8) zeros."
+    length = VIDEO
 
-    @classmethod
-    def execute(cls, width, height, views, batch_size) -> io.NodeOutput:
-        width, height = image_size("custom", width, height)
-        return io.NodeOutput({"samples": empty_latent(batch_size, width, height, views)})
+
+class PTDiTEmptyMultiViewLatent(EmptyLatentNode):
+    node_id, display_name = "PTDiTEmptyMultiViewLatent", "PT-DiT Empty Multi-View Latent"
+    description = "An empty multi-view latent: one latent frame per view, sampled jointly as a 3-D clip."
+    latent_tooltip = "(B, 4, views, H/8, W/8) zeros."
+    length = MULTI_VIEW

@@ -5,6 +5,7 @@ from ..ptdit.complexity import latent_grid
 from .api import io
 from .latents import frames_input, image_size, latent_frames, size_inputs
 from .options import TRANSFORMER_OPTIONS_KEY, WindowOptions
+from .schema import model_input, node_schema
 from .trained_ratio import UI_KEY, model_report
 from .validation import CheckedNode, InputError
 
@@ -50,24 +51,19 @@ def preview_grid(width, height, frames) -> tuple[int, int, int] | None:
 class PTDiTProxyRatio(CheckedNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
-        return io.Schema(
-            node_id="PTDiTProxyRatio",
-            display_name="PT-DiT Proxy Ratio",
-            category="PT-DiT/model",
-            description="Chooses the window (compression) ratio (p_f, p_h, p_w) and the proxy ratio. Smaller "
-                        "windows cost less attention; the released model was trained with (1, 8, 8).",
-            inputs=[
-                io.Model.Input("model", tooltip="A PT-DiT MODEL."),
-                io.Combo.Input("mode", options=["auto", "checkpoint", "manual"], default="auto",
-                               tooltip="auto: the paper's table by resolution (256→2, 512→4, 1024→8, 2048→16; "
-                                       "p_f=4 for video). checkpoint: the ratio the weights were trained with. "
-                                       "manual: the values below."),
-                *_ratio_inputs("window", "Window size"),
-                *_ratio_inputs("proxy", "Proxy ratio (window / proxy = proxy tokens per window)"),
-                *_preview_inputs(),
-            ],
-            outputs=[io.Model.Output(tooltip="A copy of the model using these ratios.")],
-        )
+        return node_schema(
+            "PTDiTProxyRatio", "PT-DiT Proxy Ratio", "model",
+            "Chooses the window (compression) ratio (p_f, p_h, p_w) and the proxy ratio. Smaller windows cost less "
+            "attention; the released model was trained with (1, 8, 8).",
+            inputs=[model_input(),
+                    io.Combo.Input("mode", options=["auto", "checkpoint", "manual"], default="auto",
+                                   tooltip="auto: the paper's table by resolution (256→2, 512→4, 1024→8, 2048→16; "
+                                           "p_f=4 for video). checkpoint: the ratio the weights were trained with. "
+                                           "manual: the values below."),
+                    *_ratio_inputs("window", "Window size"),
+                    *_ratio_inputs("proxy", "Proxy ratio (window / proxy = proxy tokens per window)"),
+                    *_preview_inputs()],
+            outputs=[io.Model.Output(tooltip="A copy of the model using these ratios.")])
 
     @classmethod
     def validate_inputs(cls, **values):
@@ -103,21 +99,16 @@ class PTDiTProxyRatio(CheckedNode):
 class PTDiTWindowAttention(CheckedNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
-        return io.Schema(
-            node_id="PTDiTWindowAttention",
-            display_name="PT-DiT Window Attention",
-            category="PT-DiT/model",
-            description="Switches the Texture Complement Module's window and shifted-window attention.",
-            inputs=[
-                io.Model.Input("model", tooltip="A PT-DiT MODEL."),
-                io.Boolean.Input("window_attention", default=True,
-                                 tooltip="Local attention inside each window (adds texture detail)."),
-                io.Combo.Input("shift_window", options=["checkpoint", "on", "off"], default="checkpoint",
-                               tooltip="Attention across window borders on half-shifted windows. 'on' needs a "
-                                       "checkpoint trained with it."),
-            ],
-            outputs=[io.Model.Output(tooltip="A copy of the model with these switches.")],
-        )
+        return node_schema(
+            "PTDiTWindowAttention", "PT-DiT Window Attention", "model",
+            "Switches the Texture Complement Module's window and shifted-window attention.",
+            inputs=[model_input(),
+                    io.Boolean.Input("window_attention", default=True,
+                                     tooltip="Local attention inside each window (adds texture detail)."),
+                    io.Combo.Input("shift_window", options=["checkpoint", "on", "off"], default="checkpoint",
+                                   tooltip="Attention across window borders on half-shifted windows. 'on' needs a "
+                                           "checkpoint trained with it.")],
+            outputs=[io.Model.Output(tooltip="A copy of the model with these switches.")])
 
     @classmethod
     def execute(cls, model, window_attention, shift_window) -> io.NodeOutput:

@@ -20,8 +20,8 @@ from ..ptdit import flow
 from ..ptdit.finite import check_step
 from .api import io
 from .comfy_model import ComfyPTDiT
-from .latents import (batch_input, empty_latent, frames_input, image_size, latent_frames, size_inputs,
-                      views_input)
+from .latents import IMAGE, MULTI_VIEW, VIDEO, batch_input, empty_latent, image_size, size_inputs
+from .schema import model_input, node_schema
 from .validation import CheckedNode
 
 OFFICIAL_SCHEDULER = "ptdit_rflow"
@@ -101,97 +101,95 @@ def sampling_inputs() -> list:
     ]
 
 
-def conditioning_inputs() -> list:
-    return [
-        io.Model.Input("model", tooltip="A PT-DiT MODEL."),
-        io.Conditioning.Input("positive", tooltip="Prompt (T5-XXL conditioning)."),
-        io.Conditioning.Input("negative", tooltip="Negative prompt; an empty prompt is the official default."),
-    ]
+class PTDiTSampler(CheckedNode):
+    """Base of the T2I / T2V / T2MV samplers: the schema (model, prompts, size, length input, the
+    subclass's :meth:`extra_inputs`, batch, sampling inputs) and the sampling. A subclass gives its
+    names, ``default_size``, ``length`` and outputs (:meth:`latent_outputs`, :meth:`node_output`)."""
 
+    node_id = display_name = description = ""
+    default_size = 512
+    length = IMAGE
 
-class PTDiTSamplerT2I(CheckedNode):
+    @classmethod
+    def extra_inputs(cls) -> list:
+        """Inputs after the length input that the model does not read."""
+        return []
+
+    @classmethod
+    def latent_outputs(cls) -> list:
+        raise NotImplementedError
+
+    @classmethod
+    def node_output(cls, samples: torch.Tensor, **values) -> io.NodeOutput:
+        """The node's outputs for the sampled latents ``samples`` and its length and extra ``values``."""
+        return io.NodeOutput({"samples": samples})
+
     @classmethod
     def define_schema(cls) -> io.Schema:
-        return io.Schema(
-            node_id="PTDiTSamplerT2I", display_name="PT-DiT T2I Sampler", category="PT-DiT/sampling",
-            description="Text-to-image with PT-DiT (defaults from the released Qihoo-T2I: 1024², 30 steps, CFG 4).",
-            inputs=[*conditioning_inputs(), *size_inputs(1024), batch_input(), *sampling_inputs()],
-            outputs=[io.Latent.Output(tooltip="Image latents (B, 4, H/8, W/8).")])
+        return node_schema(cls.node_id, cls.display_name, "sampling", cls.description,
+                           inputs=[model_input(),
+                                   io.Conditioning.Input("positive", tooltip="Prompt (T5-XXL conditioning)."),
+                                   io.Conditioning.Input("negative", tooltip="Negative prompt; an empty prompt is "
+                                                                             "the official default."),
+                                   *size_inputs(cls.default_size), *cls.length.inputs(), *cls.extra_inputs(),
+                                   batch_input(), *sampling_inputs()],
+                           outputs=cls.latent_outputs())
 
     @classmethod
     def execute(cls, model, positive, negative, width, height, batch_size, seed, steps, cfg, sampler_name,
-                scheduler) -> io.NodeOutput:
+                scheduler, **values) -> io.NodeOutput:
         width, height = image_size("custom", width, height)
-        samples = run_sampler(model, positive, negative, empty_latent(batch_size, width, height), seed=seed,
-                              steps=steps, cfg=cfg, sampler_name=sampler_name, scheduler=scheduler,
-                              height=height, width=width, frames=1)
-        return io.NodeOutput({"samples": samples})
-
-
-class PTDiTSamplerT2V(CheckedNode):
-    @classmethod
-    def define_schema(cls) -> io.Schema:
-        return io.Schema(
-            node_id="PTDiTSamplerT2V", display_name="PT-DiT T2V Sampler", category="PT-DiT/sampling",
-            description="Text-to-video with PT-DiT: 1+4k frames, windows spanning frames (p_f = 4 with auto ratios).",
-            inputs=[*conditioning_inputs(), *size_inputs(512), frames_input(),
-                    io.Float.Input("fps", default=24.0, min=1.0, max=120.0, step=1.0,
-                                   tooltip="Frame rate passed on to video-saving nodes (not a model input)."),
-                    batch_input(), *sampling_inputs()],
-            outputs=[io.Latent.Output(tooltip="Video latents (B, 4, 1+k, H/8, W/8)."),
-                     io.Float.Output("frame_rate", display_name="fps", tooltip="The frame rate, for video-saving nodes.")])
-
-    @classmethod
-    def execute(cls, model, positive, negative, width, height, frames, fps, batch_size, seed, steps, cfg,
-                sampler_name, scheduler) -> io.NodeOutput:
-        width, height = image_size("custom", width, height)
-        latent = empty_latent(batch_size, width, height, latent_frames(frames))
+        latent = empty_latent(batch_size, width, height, cls.length.latent_frames(values))
         samples = run_sampler(model, positive, negative, latent, seed=seed, steps=steps, cfg=cfg,
                               sampler_name=sampler_name, scheduler=scheduler, height=height, width=width,
-                              frames=frames)
+                              frames=cls.length.frames(values))
+        return cls.node_output(samples, **values)
+
+
+class PTDiTSamplerT2I(PTDiTSampler):
+    node_id, display_name = "PTDiTSamplerT2I", "PT-DiT T2I Sampler"
+    description = "Text-to-image with PT-DiT (defaults from the released Qihoo-T2I: 1024², 30 steps, CFG 4)."
+    default_size = 1024
+
+    @classmethod
+    def latent_outputs(cls) -> list:
+        return [io.Latent.Output(tooltip="Image latents (B, 4, H/8, W/8).")]
+
+
+class PTDiTSamplerT2V(PTDiTSampler):
+    node_id, display_name = "PTDiTSamplerT2V", "PT-DiT T2V Sampler"
+    description = "Text-to-video with PT-DiT: 1+4k frames, windows spanning frames (p_f = 4 with auto ratios)."
+    length = VIDEO
+
+    @classmethod
+    def extra_inputs(cls) -> list:
+        return [io.Float.Input("fps", default=24.0, min=1.0, max=120.0, step=1.0,
+                               tooltip="Frame rate passed on to video-saving nodes (not a model input).")]
+
+    @classmethod
+    def latent_outputs(cls) -> list:
+        return [io.Latent.Output(tooltip="Video latents (B, 4, 1+k, H/8, W/8)."),
+                io.Float.Output("frame_rate", display_name="fps", tooltip="The frame rate, for video-saving nodes.")]
+
+    @classmethod
+    def node_output(cls, samples: torch.Tensor, frames: int, fps: float) -> io.NodeOutput:
         return io.NodeOutput({"samples": samples}, fps)
 
 
-class PTDiTSamplerT2MV(CheckedNode):
-    @classmethod
-    def define_schema(cls) -> io.Schema:
-        return io.Schema(
-            node_id="PTDiTSamplerT2MV", display_name="PT-DiT T2MV Sampler", category="PT-DiT/sampling",
-            description="Text-to-multi-view: the views around an orbit are sampled jointly as one 3-D clip so they "
-                        "stay consistent; each view decodes as an image.",
-            inputs=[*conditioning_inputs(), *size_inputs(512), views_input(), batch_input(), *sampling_inputs()],
-            outputs=[io.Latent.Output("latent", tooltip="The joint clip latent (B, 4, views, H/8, W/8)."),
-                     io.Latent.Output("view_latents", display_name="views", tooltip="The same views as an image batch (B·views, 4, H/8, W/8), "
-                                                       "ready for VAE Decode and the grid node.")])
+class PTDiTSamplerT2MV(PTDiTSampler):
+    node_id, display_name = "PTDiTSamplerT2MV", "PT-DiT T2MV Sampler"
+    description = ("Text-to-multi-view: the views around an orbit are sampled jointly as one 3-D clip so they stay "
+                   "consistent; each view decodes as an image.")
+    length = MULTI_VIEW
 
     @classmethod
-    def execute(cls, model, positive, negative, width, height, views, batch_size, seed, steps, cfg,
-                sampler_name, scheduler) -> io.NodeOutput:
-        width, height = image_size("custom", width, height)
-        latent = empty_latent(batch_size, width, height, views)
-        samples = run_sampler(model, positive, negative, latent, seed=seed, steps=steps, cfg=cfg,
-                              sampler_name=sampler_name, scheduler=scheduler, height=height, width=width,
-                              frames=views)
+    def latent_outputs(cls) -> list:
+        return [io.Latent.Output("latent", tooltip="The joint clip latent (B, 4, views, H/8, W/8)."),
+                io.Latent.Output("view_latents", display_name="views",
+                                 tooltip="The same views as an image batch (B·views, 4, H/8, W/8), ready for VAE "
+                                         "Decode and the grid node.")]
+
+    @classmethod
+    def node_output(cls, samples: torch.Tensor, views: int) -> io.NodeOutput:
         as_images = samples.transpose(1, 2).reshape(-1, samples.shape[1], *samples.shape[-2:])
         return io.NodeOutput({"samples": samples}, {"samples": as_images})
-
-
-class PTDiTImageGrid(CheckedNode):
-    @classmethod
-    def define_schema(cls) -> io.Schema:
-        return io.Schema(
-            node_id="PTDiTImageGrid", display_name="PT-DiT Image Grid", category="PT-DiT/image",
-            description="Arranges a batch of images (e.g. decoded views) into one grid image.",
-            inputs=[io.Image.Input("images", tooltip="Images to arrange, in order."),
-                    io.Int.Input("columns", default=6, min=1, max=64, tooltip="Images per row.")],
-            outputs=[io.Image.Output(tooltip="One image holding all inputs; empty cells are black.")])
-
-    @classmethod
-    def execute(cls, images, columns) -> io.NodeOutput:
-        count, h, w, c = images.shape
-        columns = min(columns, count)
-        rows = -(-count // columns)
-        padded = torch.zeros(rows * columns, h, w, c, dtype=images.dtype, device=images.device)
-        padded[:count] = images
-        grid = padded.view(rows, columns, h, w, c).permute(0, 2, 1, 3, 4).reshape(1, rows * h, columns * w, c)
-        return io.NodeOutput(grid)
