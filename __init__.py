@@ -2,8 +2,8 @@
 from .nodes.host_version import warn_if_older_host
 from .nodes.image_grid import PTDiTImageGrid
 from .nodes.latents import PTDiTEmptyImageLatent, PTDiTEmptyMultiViewLatent, PTDiTEmptyVideoLatent
-from .nodes.loaders import PTDiTModelLoader
 from .nodes.model_folders import register_model_folders
+from .nodes.model_loader import PTDiTModelLoader
 from .nodes.patches import PTDiTProxyRatio, PTDiTWindowAttention
 from .nodes.samplers import PTDiTSamplerT2I, PTDiTSamplerT2MV, PTDiTSamplerT2V
 from .nodes.text_encoders import PTDiTT5Loader, PTDiTT5TextRules

@@ -51,7 +51,12 @@ def default_shift(height_px: float, width_px: float) -> float:
 
 
 class PTDiTSupportedModel(comfy.supported_models_base.BASE):
-    """Declaration used when building a MODEL from a PT-DiT checkpoint (never auto-detected)."""
+    """Declaration used when building a MODEL from a PT-DiT checkpoint (never auto-detected).
+
+    ``ptdit_config`` is :meth:`ptdit.PTDiTConfig.to_dict`; ``source`` names the checkpoint in
+    messages. ``model_options`` choose what they choose for core's models: the layer classes
+    (``custom_operations``, e.g. a GGUF pack's) and fp8 matrix multiplication (``fp8_optimizations``).
+    """
 
     unet_config = {"image_model": "ptdit"}
     unet_extra_config = {}
@@ -64,6 +69,14 @@ class PTDiTSupportedModel(comfy.supported_models_base.BASE):
     vae_key_prefix = ["vae."]
     text_encoder_key_prefix = ["text_encoders."]
 
+    def __init__(self, ptdit_config: dict, source: str, model_options: Optional[dict] = None):
+        super().__init__({"image_model": "ptdit", "ptdit_config": ptdit_config})
+        model_options = model_options or {}
+        self.source = source
+        self.custom_operations = model_options.get("custom_operations", self.custom_operations)
+        if model_options.get("fp8_optimizations", False):
+            self.optimizations["fp8"] = True
+
     def get_model(self, state_dict, prefix="", device=None):
         return PTDiTBaseModel(self, device=device)
 
@@ -71,10 +84,9 @@ class PTDiTSupportedModel(comfy.supported_models_base.BASE):
 class PTDiTBaseModel(comfy.model_base.BaseModel):
     """Flow-matching BaseModel: text states as ``c_crossattn``, the T5 mask as ``attention_mask``."""
 
-    def __init__(self, model_config, model_type=comfy.model_base.ModelType.FLOW, device=None):
+    def __init__(self, model_config: PTDiTSupportedModel, model_type=comfy.model_base.ModelType.FLOW, device=None):
         super().__init__(model_config, model_type, device=device, unet_model=ComfyPTDiT)
-
-    ptdit_source = "this PT-DiT model"  # the checkpoint's file name once loaded (model_loading)
+        self.ptdit_source = model_config.source  # the checkpoint's name, for messages
 
     def extra_conds(self, **kwargs):
         out = super().extra_conds(**kwargs)

@@ -38,10 +38,11 @@ from ..ptdit.text.t5_files import (ANCHOR, T5FormatError, T5Spec, check_tokenize
                                 weight_files)
 from ..ptdit.text.tokens import MAX_TOKENS, truncate_with_end
 from .api import io
-from .options import WEIGHT_DTYPES, weight_dtype_of
+from .model_folders import TEXT_ENCODER_FILES, TEXT_ENCODER_FOLDER, ModelFiles
+from .options import weight_dtype_of
+from .schema import node_schema, weight_dtype_input
 from .validation import CheckedNode
 
-TEXT_ENCODER_FOLDER = "text_encoders"
 COMFY_T5_TOKENIZER = os.path.join(os.path.dirname(os.path.realpath(comfy.sd1_clip.__file__)), "text_encoders",
                                   "t5_tokenizer")
 AUTO_TOKENIZER = "auto"
@@ -50,6 +51,7 @@ SOURCE_KEY = "ptdit_text_encoder"  # conditioning entry naming the encoder, for 
 T5_KEY = "t5xxl"
 DEVICES = ("default", "cpu")
 _SCAN_DEPTH = 3
+TOKENIZER_FOLDERS = ModelFiles((TEXT_ENCODER_FOLDER,), "tokenizer folder")  # for its not-found message
 
 log = logging.getLogger(__name__)
 
@@ -361,7 +363,7 @@ def encoder_choices() -> list[str]:
     """Encoder folders (``name/``) and single weight files under models/text_encoders."""
     folders = _scan(is_encoder_folder)
     names = [n for n, _ in folders]
-    for f in folder_paths.get_filename_list(TEXT_ENCODER_FOLDER):
+    for f in TEXT_ENCODER_FILES.names():
         if not any(f.startswith(folder) for folder in names):
             names.append(f)
     return sorted(dict.fromkeys(names))
@@ -371,16 +373,19 @@ def tokenizer_choices() -> list[str]:
     return [AUTO_TOKENIZER, BUILTIN_TOKENIZER, *sorted(dict.fromkeys(n for n, _ in _scan(has_tokenizer)))]
 
 
+def _find_folder(choice: str, files: ModelFiles) -> str:
+    """Path of a folder choice (``name/``) under the text-encoder roots; ``files.not_found`` if none holds it."""
+    for root in _roots():
+        if (root / choice).is_dir():
+            return str(root / choice)
+    raise files.not_found(choice)
+
+
 def resolve_encoder(choice: str) -> str:
+    """Path of an :func:`encoder_choices` choice: a folder (``name/``) or a weights file."""
     if choice.endswith("/"):
-        for root in _roots():
-            if (root / choice).is_dir():
-                return str(root / choice)
-    else:
-        path = folder_paths.get_full_path(TEXT_ENCODER_FOLDER, choice)
-        if path is not None:
-            return path
-    raise ValueError(f"text encoder {choice!r} was not found in models/{TEXT_ENCODER_FOLDER}")
+        return _find_folder(choice, TEXT_ENCODER_FILES)
+    return TEXT_ENCODER_FILES.path(choice)
 
 
 def resolve_tokenizer(choice: str, encoder_path: str) -> Optional[str]:
@@ -400,10 +405,7 @@ def resolve_tokenizer(choice: str, encoder_path: str) -> Optional[str]:
             if c.is_dir() and has_tokenizer(c):
                 return str(c)
         return None
-    for root in _roots():
-        if (root / choice).is_dir():
-            return str(root / choice)
-    raise ValueError(f"tokenizer folder {choice!r} was not found in models/{TEXT_ENCODER_FOLDER}")
+    return _find_folder(choice, TOKENIZER_FOLDERS)
 
 
 # ------------------------------------------------------------------------------ nodes
@@ -420,15 +422,12 @@ def clean_prompts_input() -> io.Boolean.Input:
 class PTDiTT5Loader(CheckedNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
-        return io.Schema(
-            node_id="PTDiTT5Loader",
-            display_name="PT-DiT T5 Loader",
-            category="PT-DiT/loaders",
-            description="Loads the T5-XXL v1.1 text encoder PT-DiT conditions on — a transformers folder (config.json "
-                        "+ weights, e.g. the release's text_encoder/) or one safetensors file such as "
-                        "t5xxl_fp16.safetensors — with the reference's prompt cleaning and tokenisation (</s>, at "
-                        "most 200 tokens). "
-                        "Encode prompts with the stock CLIP Text Encode node.",
+        return node_schema(
+            "PTDiTT5Loader", "PT-DiT T5 Loader", "loaders",
+            "Loads the T5-XXL v1.1 text encoder PT-DiT conditions on — a transformers folder (config.json + "
+            "weights, e.g. the release's text_encoder/) or one safetensors file such as t5xxl_fp16.safetensors — "
+            "with the reference's prompt cleaning and tokenisation (</s>, at most 200 tokens). "
+            "Encode prompts with the stock CLIP Text Encode node.",
             inputs=[
                 io.Combo.Input("text_encoder", options=encoder_choices(),
                                tooltip="From models/text_encoders: a folder (name/) with config.json and "
@@ -441,10 +440,9 @@ class PTDiTT5Loader(CheckedNode):
                 io.Combo.Input("device", options=list(DEVICES), default="default",
                                tooltip="default: ComfyUI's text-encoder device (GPU when it fits). cpu: keep the "
                                        "encoder on the CPU (slow, saves ~10 GB of VRAM for T5-XXL)."),
-                io.Combo.Input("dtype", options=list(WEIGHT_DTYPES), default="default",
-                               tooltip="Storage precision of the weights (ComfyUI's default is fp16). Activations "
-                                       "always run in fp32, so fp16 weights cannot overflow; fp32 matches the "
-                                       "reference's encoder bit for bit, fp8 halves memory again."),
+                weight_dtype_input("dtype", "Storage precision of the weights (ComfyUI's default is fp16). "
+                                            "Activations always run in fp32, so fp16 weights cannot overflow; fp32 "
+                                            "matches the reference's encoder bit for bit, fp8 halves memory again."),
                 io.Boolean.Input("offload_when_idle", default=True,
                                  tooltip="Move the encoder off the GPU right after each encoding (prompts are "
                                          "cached, so it is idle until a prompt changes). Off: ComfyUI unloads it "
@@ -452,8 +450,7 @@ class PTDiTT5Loader(CheckedNode):
                 clean_prompts_input(),
             ],
             outputs=[io.Clip.Output(tooltip="A T5 CLIP for CLIP Text Encode; its conditioning feeds PT-DiT "
-                                            "samplers or KSampler.")],
-        )
+                                            "samplers or KSampler.")])
 
     @classmethod
     def execute(cls, text_encoder: str, tokenizer: str, device: str, dtype: str,
@@ -478,19 +475,15 @@ class PTDiTT5Loader(CheckedNode):
 class PTDiTT5TextRules(CheckedNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
-        return io.Schema(
-            node_id="PTDiTT5TextRules",
-            display_name="PT-DiT T5 Text Rules",
-            category="PT-DiT/conditioning",
-            description="Makes a stock T5-XXL CLIP (CLIPLoader type pixart, sd3, mochi...) tokenise like the "
-                        "Qihoo-T2X reference: cleaned prompt, its tokens + </s>, cut to 200, no unmasked padding, "
-                        "T5 states only. "
-                        "Needed for prompts over 199 tokens and for sd3/flux-type loaders; the PT-DiT T5 Loader "
-                        "does this already.",
+        return node_schema(
+            "PTDiTT5TextRules", "PT-DiT T5 Text Rules", "conditioning",
+            "Makes a stock T5-XXL CLIP (CLIPLoader type pixart, sd3, mochi...) tokenise like the Qihoo-T2X "
+            "reference: cleaned prompt, its tokens + </s>, cut to 200, no unmasked padding, T5 states only. "
+            "Needed for prompts over 199 tokens and for sd3/flux-type loaders; the PT-DiT T5 Loader does this "
+            "already.",
             inputs=[io.Clip.Input("clip", tooltip="A CLIP holding T5-XXL, e.g. t5xxl_fp16.safetensors from CLIPLoader."),
                     clean_prompts_input()],
-            outputs=[io.Clip.Output(tooltip="The same encoder with the reference's tokenisation, for CLIP Text Encode.")],
-        )
+            outputs=[io.Clip.Output(tooltip="The same encoder with the reference's tokenisation, for CLIP Text Encode.")])
 
     @classmethod
     def execute(cls, clip, clean_prompts: bool = True) -> io.NodeOutput:

@@ -13,8 +13,7 @@ from typing import Optional
 from ..ptdit import PTDiTConfig
 from ..ptdit.checkpoint import SAFETENSORS_SUFFIXES, CheckpointError, read_safetensors_metadata
 from ..ptdit.loader import config_from_metadata
-from .loaders import MODEL_FOLDERS
-from .model_folders import find_file, list_files
+from .model_folders import PTDIT_MODELS
 
 ROUTE = "/ptdit/trained_ratio"
 UI_KEY = "ptdit_trained"
@@ -30,9 +29,9 @@ def report(model_name: Optional[str], config: Optional[PTDiTConfig], reason: str
 
 def file_report(model_name: str) -> Optional[dict]:
     """Trained ratios stored in a listed model file's header; None when ComfyUI does not list the name."""
-    if model_name not in list_files(MODEL_FOLDERS):
+    if model_name not in PTDIT_MODELS.names():
         return None
-    path = find_file(model_name, MODEL_FOLDERS, "model file")
+    path = PTDIT_MODELS.path(model_name)
     if not path.lower().endswith(SAFETENSORS_SUFFIXES):
         return report(model_name, None, "a pickled checkpoint stores no config; run the workflow once")
     try:
@@ -60,6 +59,5 @@ def register_routes() -> None:
         name = request.rel_url.query.get("model_name", "")
         answer = file_report(name)
         if answer is None:
-            return web.json_response({"error": f"{name!r} is not a file of models/"
-                                               f"{' or models/'.join(MODEL_FOLDERS)}"}, status=404)
+            return web.json_response({"error": f"{name!r} is not a file of {PTDIT_MODELS.where}"}, status=404)
         return web.json_response(answer)

@@ -26,7 +26,8 @@ from ..ptdit.vae_tiling import ExactTiling
 from .api import io
 from .comfy_model import VAE_SPATIAL, VAE_TEMPORAL
 from .core_vae import CausalVideoVAE
-from .model_folders import find_file, list_files
+from .model_folders import VAE_FILES
+from .schema import node_schema
 from .validation import CheckedNode
 
 TILING_MODES = ("auto", "untiled")
@@ -135,26 +136,20 @@ def load_ptdit_vae(path: str, tiling: str = "auto") -> PTDiTVAE:
     return PTDiTVAE(vae, "auto" if tiling == "auto" else None)
 
 
-VAE_FOLDERS = ("vae",)
-
-
 class PTDiTVAELoader(CheckedNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
-        return io.Schema(
-            node_id="PTDiTVAELoader", display_name="PT-DiT VAE Loader", category="PT-DiT/loaders",
-            description="Loads the Open-Sora-Plan v1.2 CausalVAE (4 channels, 4x temporal, 8x spatial) for "
-                        "the stock VAE Decode / Encode nodes.",
-            inputs=[
-                io.Combo.Input("vae_name", options=list_files(VAE_FOLDERS),
-                               tooltip="CausalVAE checkpoint in models/vae (.safetensors or weights-only .pt/.ckpt)."),
-                io.Combo.Input("tiling", options=list(TILING_MODES), default="auto",
-                               tooltip="auto: untiled when it fits in free memory, else seam-free tiling; "
-                                       "untiled: always decode whole (fastest, most memory)."),
-            ],
-            outputs=[io.Vae.Output(tooltip="A VAE for VAE Decode, VAE Encode and VAE Decode (Tiled).")],
-        )
+        return node_schema(
+            "PTDiTVAELoader", "PT-DiT VAE Loader", "loaders",
+            "Loads the Open-Sora-Plan v1.2 CausalVAE (4 channels, 4x temporal, 8x spatial) for the stock VAE "
+            "Decode / Encode nodes.",
+            inputs=[VAE_FILES.combo("vae_name", "CausalVAE checkpoint in models/vae (.safetensors or weights-only "
+                                                ".pt/.ckpt)."),
+                    io.Combo.Input("tiling", options=list(TILING_MODES), default="auto",
+                                   tooltip="auto: untiled when it fits in free memory, else seam-free tiling; "
+                                           "untiled: always decode whole (fastest, most memory).")],
+            outputs=[io.Vae.Output(tooltip="A VAE for VAE Decode, VAE Encode and VAE Decode (Tiled).")])
 
     @classmethod
     def execute(cls, vae_name: str, tiling: str) -> io.NodeOutput:
-        return io.NodeOutput(load_ptdit_vae(find_file(vae_name, VAE_FOLDERS, "VAE file"), tiling))
+        return io.NodeOutput(load_ptdit_vae(VAE_FILES.path(vae_name), tiling))

@@ -118,7 +118,7 @@ def ptdit_model(comfy_inproc, tmp_path_factory):
     torch.manual_seed(1)
     path = tmp_path_factory.mktemp("ptdit") / "tiny_ptdit.safetensors"
     save_file(PTDiT(config).state_dict(), str(path), metadata={"ptdit_config": json.dumps(config.to_dict())})
-    return comfy_inproc.pack("nodes.model_loading").load_ptdit_model(str(path), "default")
+    return comfy_inproc.pack("nodes.model_loader").load_ptdit_model(str(path))
 
 
 @pytest.fixture(scope="session")
