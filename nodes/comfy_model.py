@@ -70,7 +70,7 @@ class PTDiTSupportedModel(comfy.supported_models_base.BASE):
     text_encoder_key_prefix = ["text_encoders."]
 
     def __init__(self, ptdit_config: dict, source: str, model_options: Optional[dict] = None):
-        super().__init__({"image_model": "ptdit", "ptdit_config": ptdit_config})
+        super().__init__({**self.unet_config, "ptdit_config": ptdit_config})
         model_options = model_options or {}
         self.source = source
         self.custom_operations = model_options.get("custom_operations", self.custom_operations)

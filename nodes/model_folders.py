@@ -33,7 +33,7 @@ def register_model_folders() -> None:
 
 @dataclass(frozen=True)
 class ModelFiles:
-    """The files of one kind that ComfyUI lists under ``folders`` (searched in order), e.g. VAE files;
+    """The files of one kind in ComfyUI's model ``folders`` (searched in order), e.g. VAE files;
     ``what`` names one in error messages."""
 
     folders: tuple[str, ...]

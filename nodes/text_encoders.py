@@ -51,7 +51,7 @@ SOURCE_KEY = "ptdit_text_encoder"  # conditioning entry naming the encoder, for 
 T5_KEY = "t5xxl"
 DEVICES = ("default", "cpu")
 _SCAN_DEPTH = 3
-TOKENIZER_FOLDERS = ModelFiles((TEXT_ENCODER_FOLDER,), "tokenizer folder")  # for its not-found message
+TOKENIZER_FOLDERS = ModelFiles((TEXT_ENCODER_FOLDER,), "tokenizer folder")  # listed by tokenizer_choices()
 
 log = logging.getLogger(__name__)
 
