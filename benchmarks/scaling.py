@@ -15,7 +15,7 @@ Models, all at the same width, depth and text length, with seeded random weights
 
 Each case times the whole forward in alternating pairs (``benchmarks/pairs.py``): PT-DiT against
 PixArt, then PT-DiT against the official model; the median of the per-pair ratios is reported with
-its range. The warm-up forward of every model runs under ``ptdit.vae_memory.LiveTensorBytes``, whose
+its range. The warm-up forward of every model runs under ``ptdit.vae.memory.LiveTensorBytes``, whose
 peak is the "peak MiB" column (bytes of live activations, weights excluded). Attention FLOPs come
 from ``ptdit.complexity.self_attention_flops``. See docs/performance.md.
 """
@@ -40,7 +40,7 @@ from benchmarks.scaling_models import Models, Shape, import_comfy  # noqa: E402
 from ptdit.checkpoint import COMPUTE_DTYPES  # noqa: E402
 from ptdit.complexity import attention_ratio, self_attention_flops  # noqa: E402
 from ptdit.config import WindowSettings  # noqa: E402
-from ptdit.vae_memory import LiveTensorBytes  # noqa: E402
+from ptdit.vae.memory import LiveTensorBytes  # noqa: E402
 
 LONG_TOKENS = 10_000  # cases above this many tokens get --long-pairs pairs (PixArt: minutes per forward)
 

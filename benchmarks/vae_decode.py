@@ -7,7 +7,7 @@ LowMemoryTiling. Each (case, mode) runs in a fresh subprocess so that its peak R
 * ``seconds``: wall time of one decode (after building the model and the input);
 * ``peak_rss_gib``: peak resident memory minus the resident memory before the decode (weights
   and interpreter excluded), i.e. what the decode itself needed;
-* ``estimate_gib``: the meta-device estimate ``ptdit.vae_memory.peak_bytes`` for comparison;
+* ``estimate_gib``: the meta-device estimate ``ptdit.vae.memory.peak_bytes`` for comparison;
 * ``max_abs_vs_untiled``: against the untiled output of the same case (when both ran).
 
 A run whose estimate does not fit in the available RAM is skipped and reported as such.
@@ -32,10 +32,12 @@ import torch
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 sys.path.insert(0, ROOT)
 
-from ptdit.vae import CausalVAE  # noqa: E402
-from ptdit.vae_config import CausalVAEConfig, ReferenceTiling  # noqa: E402
-from ptdit.vae_memory import SAFETY_FACTOR, peak_bytes  # noqa: E402
-from ptdit.vae_tiling import ExactTiling, LowMemoryTiling  # noqa: E402
+from ptdit.reference.tiling import ReferenceTiling  # noqa: E402
+from ptdit.reference.vae import ReferenceCausalVAE  # noqa: E402
+from ptdit.vae.config import CausalVAEConfig  # noqa: E402
+from ptdit.vae.memory import SAFETY_FACTOR, peak_bytes  # noqa: E402
+from ptdit.vae.model import CausalVAE  # noqa: E402
+from ptdit.vae.tiling import ExactTiling, LowMemoryTiling  # noqa: E402
 
 CASES = {"image": (1, 4, 1, 128, 128), "video": (1, 4, 5, 64, 64)}
 MODES = {
@@ -56,11 +58,12 @@ def run_one(case: str, mode: str, threads: int, output: str) -> dict:
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     config = CausalVAEConfig.released()
-    vae = CausalVAE(config).eval()
+    vae = ReferenceCausalVAE(config).eval()  # a CausalVAE that also runs the reference tiling
     z = torch.randn(CASES[case])
     before = rss_bytes()
     start = time.perf_counter()
-    pixels = vae.decode(z, tiling=MODES[mode])
+    with torch.no_grad():
+        pixels = vae.decode_raw(z, tiling=MODES[mode])
     seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     torch.save(pixels, output)

@@ -35,9 +35,10 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from ptdit.vae import CausalVAE  # noqa: E402
-from ptdit.vae_config import CausalVAEConfig, ReferenceTiling  # noqa: E402
-from ptdit.vae_tiling import ExactTiling, LowMemoryTiling  # noqa: E402
+from ptdit.reference.tiling import ReferenceTiling  # noqa: E402
+from ptdit.reference.vae import ReferenceCausalVAE  # noqa: E402
+from ptdit.vae.config import CausalVAEConfig  # noqa: E402
+from ptdit.vae.tiling import ExactTiling, LowMemoryTiling  # noqa: E402
 
 
 def smooth_image(size: int) -> torch.Tensor:
@@ -124,11 +125,12 @@ def main() -> None:
     parser.add_argument("--tile", type=int, default=16, help="tile edge in latents for every scheme")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    vae = CausalVAE(CausalVAEConfig(hidden_size=args.hidden, norm_num_groups=args.groups)).eval()
+    # A CausalVAE that also runs the reference tiling; decode_raw takes raw latents with any tiling.
+    vae = ReferenceCausalVAE(CausalVAEConfig(hidden_size=args.hidden, norm_num_groups=args.groups)).eval()
     with torch.no_grad():
         randomize(vae, args.seed)
         mean, _ = vae.encode(smooth_image(args.size), tiling=None)
-        untiled = vae.decode(mean, tiling=None)
+        untiled = vae.decode_raw(mean, tiling=None)
         reference = ReferenceTiling(tile_sample_min_size=args.tile * 8)
         extent = int(reference.tile_sample_min_size * reference.tile_overlap_factor)
         keep = reference.tile_sample_min_size - extent
@@ -144,7 +146,7 @@ def main() -> None:
         report = {"config": vars(args), "latent": list(mean.shape), "schemes": {}}
         for name, (tiling, bands) in schemes.items():
             start = time.perf_counter()
-            tiled = vae.decode(mean, tiling=tiling)
+            tiled = vae.decode_raw(mean, tiling=tiling)
             seconds = time.perf_counter() - start
             metrics = seam_metrics(tiled, untiled, bands)
             metrics["psnr_db"] = 10 * math.log10(4 / max((tiled - untiled).pow(2).mean().item(), 1e-20))

@@ -31,13 +31,12 @@ from .options import TRANSFORMER_OPTIONS_KEY, WindowOptions
 VAE_SPATIAL = 8  # CausalVAE: 8x8 spatial, 4x temporal compression
 VAE_TEMPORAL = 4
 
-
 class PTDiTLatentFormat(comfy.latent_formats.LatentFormat):
     """Open-Sora-Plan v1.2 CausalVAE latents (4 channels, scale 0.18215)."""
 
     latent_channels = 4
     scale_factor = 0.18215
-    # Preview factors fitted once offline to the bundled demo VAE (ptdit.vae_preview, seed 0); the
+    # Preview factors fitted once offline to the bundled demo VAE (ptdit.vae.preview, seed 0); the
     # same for every model and every VAE, so previews show from the first step of a session.
     latent_rgb_factors = [[-0.0777, -0.0438, 0.0046], [-0.0178, -0.0293, -0.0016],
                           [-0.0861, -0.0758, 0.0102], [0.0575, 0.0317, -0.0059]]

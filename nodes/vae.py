@@ -19,10 +19,10 @@ import comfy.ops
 import comfy.utils
 
 from ..ptdit.checkpoint import CheckpointError
-from ..ptdit.vae import CausalVAE
-from ..ptdit.vae_loading import config_from_metadata, load_causal_vae
-from ..ptdit.vae_memory import EXACT_TILE, choose_tiling, decode_bytes_per_pixel, encode_bytes_per_pixel
-from ..ptdit.vae_tiling import ExactTiling
+from ..ptdit.vae.loading import config_from_metadata, load_causal_vae
+from ..ptdit.vae.memory import EXACT_TILE, choose_tiling, decode_bytes_per_pixel, encode_bytes_per_pixel
+from ..ptdit.vae.model import CausalVAE
+from ..ptdit.vae.tiling import ExactTiling
 from .api import io
 from .comfy_model import VAE_SPATIAL, VAE_TEMPORAL
 from .core_vae import CausalVideoVAE
@@ -95,7 +95,7 @@ def _pixels(shape, temporal_up: bool) -> int:
 
 
 class PTDiTVAE(CausalVideoVAE):
-    """A ``comfy.sd.VAE`` around :class:`ptdit.vae.CausalVAE`, built by core's own constructor code."""
+    """A ``comfy.sd.VAE`` around :class:`ptdit.vae.model.CausalVAE`, built by core's own constructor code."""
 
     def __init__(self, vae: CausalVAE, tiling="auto"):
         config = vae.config

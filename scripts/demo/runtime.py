@@ -3,7 +3,7 @@
 Files in ``demo_models/``, laid out as ComfyUI model folders (the pack registers them):
 
 * ``vae/ptdit_demo_vae.safetensors`` — a tiny CausalVAE of the released architecture; metadata
-  ``vae_config`` = JSON of :class:`ptdit.vae_config.CausalVAEConfig` (the group count is not
+  ``vae_config`` = JSON of :class:`ptdit.vae.config.CausalVAEConfig` (the group count is not
   visible in the weights).
 * ``text_encoders/ptdit_demo_t5/`` — a tiny T5 v1.1-style encoder in transformers layout (``config.json``,
   ``model.safetensors``); its tokenizer is ComfyUI's bundled T5 tokenizer (see :func:`tokenizer_folder`).
@@ -24,9 +24,9 @@ from ptdit import PTDiT, WindowSettings
 from ptdit.flow import euler_sample, guided_velocity, rflow_timesteps, shift_ratio
 from ptdit.loader import load_ptdit
 from ptdit.text.t5_files import has_tokenizer
-from ptdit.vae import CausalVAE, split_moments
-from ptdit.vae_config import LATENT_SCALE, CausalVAEConfig
-from ptdit.vae_loading import load_causal_vae
+from ptdit.vae.config import LATENT_SCALE, CausalVAEConfig
+from ptdit.vae.loading import load_causal_vae
+from ptdit.vae.model import CausalVAE, split_moments
 
 MODELS_DIR = Path(__file__).resolve().parents[2] / "demo_models"
 VAE_NAME = "ptdit_demo_vae.safetensors"  # names as the ComfyUI loaders list them

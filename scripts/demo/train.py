@@ -21,9 +21,9 @@ import torch
 from ptdit import PTDiT, PTDiTConfig
 from ptdit.flow import NUM_TRAIN_TIMESTEPS, shift_ratio, shift_timesteps
 from ptdit.loader import METADATA_KEY as PTDIT_METADATA_KEY
-from ptdit.vae import CausalVAE, split_moments
-from ptdit.vae_loading import METADATA_KEY as VAE_METADATA_KEY
-from ptdit.vae_config import LATENT_SCALE
+from ptdit.vae.config import LATENT_SCALE
+from ptdit.vae.loading import METADATA_KEY as VAE_METADATA_KEY
+from ptdit.vae.model import CausalVAE, split_moments
 from scripts.demo import data
 from scripts.demo import runtime as rt
 

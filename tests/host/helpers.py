@@ -10,7 +10,7 @@ import transformers
 from safetensors.torch import save_file
 
 from ptdit import PTDiT, PTDiTConfig
-from ptdit.vae_config import CausalVAEConfig
+from ptdit.vae.config import CausalVAEConfig
 
 REPO = Path(__file__).resolve().parents[2]
 WIDTH = 32  # T5 width = the tiny PT-DiT's caption width

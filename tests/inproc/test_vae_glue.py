@@ -109,8 +109,8 @@ def test_non_finite_weights_name_the_file(vae_nodes, tmp_path):
 
 
 def test_default_preview_factors_are_the_demo_vae_fit_and_loading_a_vae_keeps_them(comfy_inproc, vae_nodes, vae_file):
-    from ptdit.vae_loading import load_causal_vae
-    from ptdit.vae_preview import fit_preview_factors
+    from ptdit.vae.loading import load_causal_vae
+    from ptdit.vae.preview import fit_preview_factors
 
     latent_format = comfy_inproc.pack("nodes.comfy_model").PTDiTLatentFormat
     demo = load_causal_vae(REPO / "demo_models" / "vae" / "ptdit_demo_vae.safetensors", dtype=torch.float32)

@@ -10,7 +10,7 @@ import torch
 
 from ptdit.loader import load_ptdit
 from ptdit.text.t5_files import check_tokenizer, check_weights, normalize_state_dict, read_folder_config
-from ptdit.vae_config import infer_config
+from ptdit.vae.config import infer_config
 from scripts.demo import runtime as rt
 from tests.unit.vae_tiny import one_thread  # noqa: F401 (autouse fixture: generation is single-threaded)
 

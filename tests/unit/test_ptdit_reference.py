@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-import ptdit
+from ptdit.reference.dit import from_reference_config
 from ptdit import flow
 from tests.reference_io import load_fixture, reference_files, require
 
@@ -16,7 +16,7 @@ ATOL = RTOL = 1e-5
 
 
 def _run_forward(fx):
-    model = ptdit.from_reference_config(fx.config, fx.state_dict)
+    model = from_reference_config(fx.config, fx.state_dict)
     t = fx.tensors
     with torch.no_grad():
         return model(t["input.hidden_states"], t["input.timestep"], t["input.encoder_hidden_states"],
@@ -24,7 +24,7 @@ def _run_forward(fx):
 
 
 def _run_sampler(fx):
-    model = ptdit.from_reference_config(fx.config, fx.state_dict)
+    model = from_reference_config(fx.config, fx.state_dict)
     t, request = fx.tensors, fx.sidecar["request"]
     steps = fx.sidecar["sampler"]["num_inference_steps"]
     cfg = fx.sidecar["sampler"]["cfg_scale"]

@@ -9,11 +9,12 @@ from safetensors.torch import save_file
 from torch import nn
 
 from tests.reference_io import reference_dir
-from ptdit import vae_from_reference_config
 from ptdit.checkpoint import CheckpointError
-from ptdit.vae import CausalVAE, ReferenceCausalVAE
-from ptdit.vae_config import CausalVAEConfig, ReferenceTiling, configs_from_reference_kwargs, infer_config
-from ptdit.vae_loading import expected_shapes, load_causal_vae
+from ptdit.reference.tiling import ReferenceTiling
+from ptdit.reference.vae import ReferenceCausalVAE, configs_from_reference_kwargs, vae_from_reference_config
+from ptdit.vae.config import CausalVAEConfig, infer_config
+from ptdit.vae.loading import expected_shapes, load_causal_vae
+from ptdit.vae.model import CausalVAE
 from tests.unit.vae_tiny import TINY, one_thread, tiny_vae  # noqa: F401 (autouse fixture)
 
 RELEASED_KEYS = reference_dir() / "vae" / "osp_v1_2_vae_keys.json"

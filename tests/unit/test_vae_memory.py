@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from ptdit.vae_config import CausalVAEConfig
-from ptdit.vae_memory import (SAFETY_FACTOR, LiveTensorBytes, choose_tiling, decode_bytes_per_pixel,
+from ptdit.vae.config import CausalVAEConfig
+from ptdit.vae.memory import (SAFETY_FACTOR, LiveTensorBytes, choose_tiling, decode_bytes_per_pixel,
                               encode_bytes_per_pixel, peak_bytes)
-from ptdit.vae_tiling import ExactTiling, LowMemoryTiling
+from ptdit.vae.tiling import ExactTiling, LowMemoryTiling
 from tests.unit.vae_tiny import TINY, one_thread, tiny_vae  # noqa: F401 (autouse fixture)
 
 REPO = Path(__file__).resolve().parents[2]
@@ -39,7 +39,7 @@ def test_estimate_bounds_the_real_peak(shape, encode, tiling):
 RSS_PROBE = """
 import sys, torch
 torch.set_num_threads(1)
-from ptdit.vae_tiling import ExactTiling, LowMemoryTiling
+from ptdit.vae.tiling import ExactTiling, LowMemoryTiling
 from tests.unit.vae_tiny import tiny_vae
 vae = tiny_vae()
 def rss(key):

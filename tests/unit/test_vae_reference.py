@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from tests.reference_io import load_fixture, reference_files, require
-from ptdit import vae_from_reference_config
-from ptdit.vae_blocks import AttnBlock3D, ResnetBlock2D, ResnetBlock3D, fold_frames, unfold_frames
+from ptdit.reference.vae import vae_from_reference_config
+from ptdit.vae.blocks import AttnBlock3D, ResnetBlock2D, ResnetBlock3D, fold_frames, unfold_frames
 from tests.unit.vae_tiny import one_thread  # noqa: F401 (autouse fixture)
 
 ATOL = RTOL = 1e-4

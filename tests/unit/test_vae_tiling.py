@@ -4,11 +4,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ptdit.vae import CausalVAE
-from ptdit.vae_config import CausalVAEConfig, ReferenceTiling
-from ptdit.vae_memory import SAFETY_FACTOR, choose_tiling, peak_bytes
-from ptdit.vae_tiling import (ExactTiling, LowMemoryTiling, _axis_weights, frame_chunks, reference_chunks,
-                              tile_ranges)
+from ptdit.reference.tiling import ReferenceTiling, reference_chunks
+from ptdit.vae.config import CausalVAEConfig
+from ptdit.vae.memory import SAFETY_FACTOR, choose_tiling, peak_bytes
+from ptdit.vae.model import CausalVAE
+from ptdit.vae.tiling import ExactTiling, LowMemoryTiling, _axis_weights, frame_chunks, tile_ranges
 from tests.unit.vae_tiny import TINY, one_thread, tiny_reference_vae, tiny_vae  # noqa: F401 (autouse fixture)
 
 

@@ -7,9 +7,10 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from ptdit.vae import CausalVAE, ReferenceCausalVAE
-from ptdit.vae_config import CausalVAEConfig
-from ptdit.vae_loading import METADATA_KEY
+from ptdit.reference.vae import ReferenceCausalVAE
+from ptdit.vae.config import CausalVAEConfig
+from ptdit.vae.loading import METADATA_KEY
+from ptdit.vae.model import CausalVAE
 
 TINY = CausalVAEConfig(hidden_size=8, norm_num_groups=4)
 

@@ -1,10 +1,10 @@
 """Open-Sora-Plan v1.2 CausalVAE (the VAE of Qihoo-T2X / PT-DiT) in plain PyTorch.
 
 :class:`CausalVAE` works on *raw* latents (what the decoder consumes, no 0.18215 scale), untiled or
-with the tiling the caller passes (``vae_memory.choose_tiling`` picks one for a memory budget). :class:`ReferenceCausalVAE` follows the official
-``CausalVAE`` conventions instead: latents scaled by 0.18215 inside ``encode``/``decode`` and the
-official tiling. Pixels are (B, 3, T, H, W) in [-1, 1]; latents are (B, 4, t, H/8, W/8) with
-T = 1 + 4(t - 1).
+with the tiling the caller passes (:func:`ptdit.vae.memory.choose_tiling` picks one for a memory
+budget). Pixels are (B, 3, T, H, W) in [-1, 1]; latents are (B, 4, t, H/8, W/8) with
+T = 1 + 4(t - 1). The official conventions (scaled latents, official tiling) are
+:class:`ptdit.reference.vae.ReferenceCausalVAE`.
 """
 from __future__ import annotations
 
@@ -12,13 +12,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .vae_blocks import (RESAMPLERS, RESNETS, AttnBlock3D, CausalConv3d, ResnetBlock3D, fold_frames,
-                         make_group_norm, unfold_frames)
-from .vae_config import LATENT_SCALE, CausalVAEConfig, ReferenceTiling
-from .vae_tiling import (ExactTiling, LowMemoryTiling, Stage, TileCallback, exact_tiled, low_memory_tiled,
-                         reference_tiled)
-
-AUTO = "auto"
+from .blocks import (RESAMPLERS, RESNETS, AttnBlock3D, CausalConv3d, ResnetBlock3D, fold_frames, make_group_norm,
+                     unfold_frames)
+from .config import LATENT_SCALE, CausalVAEConfig
+from .tiling import ExactTiling, LowMemoryTiling, Stage, TileCallback, exact_tiled, low_memory_tiled
 
 
 def _apply(layer: nn.Module, h: torch.Tensor, frames: int) -> tuple[torch.Tensor, int]:
@@ -185,8 +182,8 @@ class CausalVAE(nn.Module):
         """x: (B, 3, T, H, W) pixels in [-1, 1] with T = 1 + 4k -> (mean, logvar), each
         (B, 4, 1 + k, ceil(H/8), ceil(W/8)). H and W are edge-padded to multiples of 8.
 
-        ``tiling``: None (untiled), :class:`ExactTiling`, :class:`LowMemoryTiling` or
-        :class:`ReferenceTiling` (``vae_memory.choose_tiling`` picks one for a memory budget);
+        ``tiling``: None (untiled), :class:`ExactTiling` or :class:`LowMemoryTiling`
+        (:func:`ptdit.vae.memory.choose_tiling` picks one for a memory budget);
         ``on_tile(done, total)`` is called after every tile run of the exact and low-memory schemes.
         """
         check_pixels(x, self.config)
@@ -208,8 +205,6 @@ class CausalVAE(nn.Module):
         """x: (B, 3, T, H, W) -> moments (B, 2*embed_dim, t, h, w) = quant_conv(encoder(x)), unclamped."""
         if tiling is None:
             return self._quant(self.encoder(x))
-        if isinstance(tiling, ReferenceTiling):
-            return reference_tiled(x, lambda tile: self._quant(self.encoder(tile)), tiling, encode=True)
         if isinstance(tiling, ExactTiling):
             x = pad_to_multiple(x, self.config.spatial_factor, minimum_only=True)
             h = exact_tiled(x, self.encoder.stages(), tiling, tiling.tile * self.config.spatial_factor,
@@ -226,8 +221,6 @@ class CausalVAE(nn.Module):
         """Raw latents (B, embed_dim, t, h, w) -> pixels, without input checks."""
         if tiling is None:
             return self.decoder(self._post_quant(z))
-        if isinstance(tiling, ReferenceTiling):
-            return reference_tiled(z, lambda tile: self.decoder(self._post_quant(tile)), tiling, encode=False)
         h = self.decoder.forward_head(self._post_quant(z))
         if isinstance(tiling, ExactTiling):
             return exact_tiled(h, self.decoder.stages(), tiling, tiling.tile, self._device(), on_tile)
@@ -245,40 +238,6 @@ class CausalVAE(nn.Module):
 
     def _post_quant(self, z):
         return self.post_quant_conv(z) if self.config.use_quant_layer else z
-
-
-class ReferenceCausalVAE(CausalVAE):
-    """The official conventions: ``decode`` takes latents scaled by 0.18215; tiling as configured.
-
-    Apart from not crashing where the reference does (tiling enabled on inputs below the tile
-    size runs untiled; inputs under 8 px are edge-padded), results match the official
-    ``CausalVAE`` up to float rounding. Frame counts and sizes are accepted as the reference
-    accepts them. ``tiling="auto"`` means the configured reference tiling.
-    """
-
-    def __init__(self, config: CausalVAEConfig | None = None, tiling: ReferenceTiling | None = None,
-                 dtype=None, device=None, operations=nn):
-        super().__init__(config, dtype, device, operations)
-        self.reference_tiling = tiling
-
-    @torch.no_grad()
-    def encode(self, x: torch.Tensor, tiling=AUTO, on_tile: TileCallback | None = None):
-        """x: (B, 3, T, H, W) -> posterior (mean, logvar), (B, 4, (T-1)//4+1, H//8, W//8) each."""
-        check_pixels(x, self.config, require_causal_frames=False)
-        return split_moments(self.encode_moments(x, self.reference_tiling if tiling == AUTO else tiling, on_tile))
-
-    @torch.no_grad()
-    def decode(self, z: torch.Tensor, tiling=AUTO, on_tile: TileCallback | None = None) -> torch.Tensor:
-        """z: latents scaled by 0.18215, (B, 4, t, h, w) -> pixels (B, 3, 4(t-1)+1, 8h, 8w)."""
-        check_latents(z, self.config)
-        return self.decode_raw(z / LATENT_SCALE, self.reference_tiling if tiling == AUTO else tiling, on_tile)
-
-    @staticmethod
-    def sample(mean: torch.Tensor, logvar: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
-        """What the reference ``encode`` returns: (mean + exp(logvar / 2) * noise) * 0.18215."""
-        if noise is None:
-            noise = torch.randn_like(mean)
-        return (mean + torch.exp(0.5 * logvar) * noise) * LATENT_SCALE
 
 
 def split_moments(moments: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

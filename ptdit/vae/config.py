@@ -1,19 +1,17 @@
-"""Architecture and tiling settings of the Open-Sora-Plan v1.2 CausalVAE.
+"""Architecture of the Open-Sora-Plan v1.2 CausalVAE.
 
-:class:`CausalVAEConfig` describes the network (what the weights look like);
-:class:`ReferenceTiling` holds the official implementation's tiling knobs. Both can be built from
-the reference constructor kwargs (:func:`configs_from_reference_kwargs`), and the architecture can
+:class:`CausalVAEConfig` describes the network (what the weights look like); the architecture can
 be recovered from a state dict (:func:`infer_config`).
 """
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 import torch
 
-from .config import fields_from_dict, fields_to_dict
+from ..config import fields_from_dict, fields_to_dict
 
 LATENT_SCALE = 0.18215
 """The reference multiplies sampled latents by this in ``encode`` and divides by it in ``decode``."""
@@ -96,73 +94,6 @@ class CausalVAEConfig:
         return cls(norm_num_groups=norm_num_groups)
 
 
-@dataclass(frozen=True)
-class ReferenceTiling:
-    """The official tiled encode/decode settings (released values as defaults).
-
-    The reference derives the latent tile as ``tile_sample_min_size / 2**(levels - 1)``; its config's
-    own ``tile_latent_min_size`` entry is ignored.
-    """
-
-    tile_sample_min_size: int = 512
-    tile_sample_min_size_t: int = 29
-    tile_latent_min_size_t: int = 8
-    tile_overlap_factor: float = 0.125
-    num_levels: int = field(default=4)
-
-    @property
-    def tile_latent_min_size(self) -> int:
-        return int(self.tile_sample_min_size / 2 ** (self.num_levels - 1))
-
-
-# Reference kwargs that do not change the computation.
-_IGNORED_KWARGS = {"from_pretrained", "resolution", "vae_scale_factor", "tile_latent_min_size",
-                   "model_id", "dtype", "output_dtype", "attn_resolutions", "dropout", "double_z",
-                   "q_conv", "encoder_conv_in", "encoder_conv_out", "encoder_attention",
-                   "encoder_temporal_downsample", "encoder_mid_resnet", "decoder_conv_in",
-                   "decoder_conv_out", "decoder_attention", "decoder_temporal_upsample",
-                   "decoder_mid_resnet", "use_tiling", "tile_sample_min_size",
-                   "tile_sample_min_size_t", "tile_latent_min_size_t", "tile_overlap_factor"}
-
-# The only values this implementation knows for the reference's layer-type kwargs.
-_FIXED_KWARGS = {"attn_resolutions": [], "double_z": True, "q_conv": "CausalConv3d",
-                 "encoder_conv_in": "Conv2d", "encoder_conv_out": "CausalConv3d",
-                 "encoder_attention": "AttnBlock3D", "encoder_mid_resnet": "ResnetBlock3D",
-                 "decoder_conv_in": "CausalConv3d", "decoder_conv_out": "CausalConv3d",
-                 "decoder_attention": "AttnBlock3D", "decoder_mid_resnet": "ResnetBlock3D"}
-
-
-def configs_from_reference_kwargs(kwargs: Mapping) -> tuple[CausalVAEConfig, ReferenceTiling | None]:
-    """Translate ``CausalVAE(**kwargs)`` (plus the fixtures' ``norm_num_groups``) into our configs.
-
-    Returns ``(config, tiling)``; ``tiling`` is None when ``use_tiling`` is false (or absent, the
-    reference default). Unsupported layer types raise :class:`ValueError` naming the key.
-    """
-    kwargs = dict(kwargs)
-    for key, value in _FIXED_KWARGS.items():
-        if key in kwargs and _normalise(kwargs[key]) != _normalise(value):
-            raise ValueError(f"unsupported CausalVAE setting {key}={kwargs[key]!r} (only {value!r} is implemented)")
-    if kwargs.get("dropout", 0.0):
-        raise ValueError("dropout must be 0 for inference")
-    for key in ("encoder_temporal_downsample", "decoder_temporal_upsample"):
-        if any(kwargs.get(key, ())):
-            raise ValueError(f"unsupported CausalVAE setting {key}={kwargs[key]!r} (separate temporal "
-                             "resamplers are not implemented)")
-    known = set(CausalVAEConfig.__dataclass_fields__) | _IGNORED_KWARGS
-    unknown = sorted(set(kwargs) - known)
-    if unknown:
-        raise ValueError(f"unknown CausalVAE constructor argument(s): {', '.join(unknown)}")
-    config = CausalVAEConfig.from_dict({k: v for k, v in kwargs.items() if k in CausalVAEConfig.__dataclass_fields__})
-    if not kwargs.get("use_tiling", False):
-        return config, None
-    defaults = ReferenceTiling.__dataclass_fields__
-    tiling = ReferenceTiling(
-        **{k: kwargs.get(k, defaults[k].default) for k in
-           ("tile_sample_min_size", "tile_sample_min_size_t", "tile_latent_min_size_t", "tile_overlap_factor")},
-        num_levels=len(config.hidden_size_mult))
-    return config, tiling
-
-
 def infer_config(state_dict: Mapping[str, torch.Tensor], norm_num_groups: int = 32) -> CausalVAEConfig:
     """Recover the architecture from weight names and shapes (group count cannot be seen in weights)."""
     try:
@@ -203,6 +134,3 @@ def _check_choices(name: str, values, allowed) -> None:
     if bad:
         raise ValueError(f"{name}: unsupported entries {bad!r}; supported: {[a for a in allowed if a]!r}")
 
-
-def _normalise(value):
-    return list(value) if isinstance(value, (list, tuple)) else value

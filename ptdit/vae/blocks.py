@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .vae_norm import group_norm
+from .norm import group_norm
 
 NORM_EPS = 1e-6
 QUERY_CHUNK = 4096  # attention queries per call: bounds the H*W x H*W score memory of math kernels

@@ -1,10 +1,7 @@
 """Tiled encode/decode for the CausalVAE.
 
-Three schemes:
+Two schemes (the official one, with visible seams, is :mod:`ptdit.reference.tiling`):
 
-* :func:`reference_tiled` reproduces the official ``tiled_encode`` / ``tiled_decode`` exactly:
-  independent tiles (each with its own GroupNorm statistics), temporal chunks that share one frame,
-  and the reference's asymmetric in-place blend. Visible seams.
 * :func:`exact_tiled` runs the high-resolution part layer by layer over spatial tiles with a
   2-sample halo. Each layer's input and output are kept whole (optionally on another device, e.g.
   CPU RAM) and every GroupNorm uses statistics pooled over all tiles before it is applied, so the
@@ -14,7 +11,7 @@ Three schemes:
   cross-faded. No visible seams, but a smooth deviation from the untiled result (the pooled
   statistics are estimates); optionally chunks time as well.
 
-Tile functions map (B, C, T, H, W) -> (B, C', T', H', W'). The exact and low-memory schemes take
+Tile functions map (B, C, T, H, W) -> (B, C', T', H', W'). Both schemes take
 an optional ``on_tile(done, total)`` callback, called after every tile run of a pass (progress
 reports; raising from it stops the call).
 """
@@ -25,8 +22,7 @@ from typing import Callable, Sequence
 
 import torch
 
-from .vae_config import ReferenceTiling
-from .vae_norm import SharedNormStats, StatsCollected, TileRegion, causal_frame_index, sharing_norm_stats
+from .norm import SharedNormStats, StatsCollected, TileRegion, causal_frame_index, sharing_norm_stats
 
 Run = Callable[[torch.Tensor], torch.Tensor]
 TileCallback = Callable[[int, int], None]
@@ -34,68 +30,6 @@ TileCallback = Callable[[int, int], None]
 
 def _no_callback(done: int, total: int) -> None:
     return None
-
-
-# --------------------------------------------------------------------------- reference scheme
-
-def reference_chunks(frames: int, chunk: int) -> list[tuple[int, int]]:
-    """Temporal chunks of the reference: starts every ``chunk - 1`` frames, neighbours share a frame."""
-    starts = list(range(0, frames, chunk - 1))
-    if len(starts) == 1:
-        return [(0, frames)]
-    ranges = [(a, b + 1) for a, b in zip(starts, starts[1:])]
-    if ranges[-1][1] < frames:
-        ranges.append((starts[-1], frames))
-    return ranges
-
-
-def reference_tiled(x: torch.Tensor, run: Run, tiling: ReferenceTiling, encode: bool) -> torch.Tensor:
-    """The official tiled algorithm on pixels x (``encode``) or on unscaled latents x (decode).
-
-    Returns moments (encode) or pixels (decode). Inputs that do not exceed the tile thresholds run
-    untiled (the reference raises UnboundLocalError there instead).
-    """
-    tile_in = tiling.tile_sample_min_size if encode else tiling.tile_latent_min_size
-    tile_out = tiling.tile_latent_min_size if encode else tiling.tile_sample_min_size
-    chunk = tiling.tile_sample_min_size_t if encode else tiling.tile_latent_min_size_t
-    if x.shape[-1] <= tile_in and x.shape[-2] <= tile_in and x.shape[2] <= chunk:
-        return run(x)
-    step = int(tile_in * (1 - tiling.tile_overlap_factor))
-    extent = int(tile_out * tiling.tile_overlap_factor)
-    keep = tile_out - extent
-    pieces = []
-    for index, (start, stop) in enumerate(reference_chunks(x.shape[2], chunk)):
-        clip = x[:, :, start:stop]
-        rows = [[run(clip[..., i:i + tile_in, j:j + tile_in]) for j in range(0, x.shape[-1], step)]
-                for i in range(0, x.shape[-2], step)]
-        out = _reference_blend(rows, extent, keep)
-        pieces.append(out if index == 0 else out[:, :, 1:])
-    return torch.cat(pieces, dim=2)
-
-
-def _reference_blend(rows: list[list[torch.Tensor]], extent: int, keep: int) -> torch.Tensor:
-    """Blend each tile in place with its (already blended) upper and left neighbours; keep the top-left part."""
-    for i, row in enumerate(rows):
-        for j, tile in enumerate(row):
-            if i > 0:
-                _blend_edge(rows[i - 1][j], tile, extent, dim=3)
-            if j > 0:
-                _blend_edge(row[j - 1], tile, extent, dim=4)
-    return torch.cat([torch.cat([t[..., :keep, :keep] for t in row], dim=4) for row in rows], dim=3)
-
-
-def _blend_edge(prev: torch.Tensor, tile: torch.Tensor, extent: int, dim: int) -> None:
-    """tile[first e] = prev[last e] * (1 - y/e) + tile[first e] * (y/e), y = 0..e-1, in place."""
-    e = min(prev.shape[dim], tile.shape[dim], extent)
-    if e == 0:
-        return
-    ramp = torch.arange(e, dtype=torch.float64) / e
-    shape = [1] * tile.ndim
-    shape[dim] = e
-    inc = ramp.to(tile.dtype).view(shape).to(tile.device)
-    dec = (1 - ramp).to(tile.dtype).view(shape).to(tile.device)
-    head = tile.narrow(dim, 0, e)
-    head.copy_(prev.narrow(dim, prev.shape[dim] - e, e) * dec + head * inc)
 
 
 # --------------------------------------------------------------------------- exact scheme

@@ -15,6 +15,9 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
+from .model import CausalVAE
+from .tiling import ExactTiling, LowMemoryTiling
+
 SAFETY_FACTOR = 1.25  # kernel workspaces + allocator fragmentation on top of the counted peak
 LOW_MEMORY_TILES = (64, 32, 16)  # latent tile edges tried for LowMemoryTiling, whole clip
 LOW_MEMORY_FRAMES = (8, 4, 1)  # then latent frames per temporal chunk, with the smallest tile
@@ -66,8 +69,6 @@ class LiveTensorBytes(TorchDispatchMode):
 
 @functools.lru_cache(maxsize=8)
 def _meta_vae(config, dtype: torch.dtype):
-    from .vae import CausalVAE
-
     return CausalVAE(config, dtype=dtype, device="meta").eval()
 
 
@@ -79,8 +80,6 @@ def peak_bytes(config, shape, dtype: torch.dtype, encode: bool, tiling=None) -> 
     scheme keeps plus an untiled run on one tile (halo included), and the part that always runs
     whole (the attention head at latent resolution, see :func:`_head_peak`).
     """
-    from .vae_tiling import ExactTiling, LowMemoryTiling
-
     shape = tuple(shape)
     if tiling is None:
         return _simulated_peak(config, shape, dtype, encode)
@@ -180,8 +179,6 @@ def choose_tiling(config, shape, dtype, budget: int, encode: bool):
     fits, else the first fitting :class:`LowMemoryTiling` from large tiles over whole clips to
     small tiles over single latent frames (the last one if nothing fits). The caller measures the
     budget (the node layer asks ComfyUI for the free memory of the VAE's device)."""
-    from .vae_tiling import ExactTiling, LowMemoryTiling
-
     candidates = [None, ExactTiling(EXACT_TILE)]
     candidates += [LowMemoryTiling(tile=tile) for tile in LOW_MEMORY_TILES]
     candidates += [LowMemoryTiling(tile=LOW_MEMORY_TILES[-1], frames=frames) for frames in LOW_MEMORY_FRAMES]

@@ -1,4 +1,4 @@
-"""Building a CausalVAE from a checkpoint or from the reference constructor kwargs.
+"""Building a CausalVAE from a checkpoint.
 
 Accepted files: ``.safetensors`` and weights-only pickles (``.pt``, ``.pth``, ``.ckpt``, ``.bin``).
 Accepted layouts: a flat state dict, or one nested in ``model``, ``state_dict``,
@@ -16,10 +16,10 @@ from typing import Mapping
 import torch
 from torch import nn
 
-from .checkpoint import CheckpointError, check_keys, read_checkpoint, unwrap_state_dict
-from .finite import check_finite_weights
-from .vae import CausalVAE, ReferenceCausalVAE
-from .vae_config import CausalVAEConfig, configs_from_reference_kwargs, infer_config
+from ..checkpoint import CheckpointError, check_keys, read_checkpoint, unwrap_state_dict
+from ..finite import check_finite_weights
+from .config import CausalVAEConfig, infer_config
+from .model import CausalVAE
 
 METADATA_KEY = "vae_config"  # JSON of CausalVAEConfig fields, written by our tools
 ANCHOR_KEYS = ("encoder.conv_in.weight", "decoder.conv_out.conv.weight")
@@ -91,23 +91,6 @@ def build_with_weights(cls, config: CausalVAEConfig, state_dict: Mapping[str, to
     tensors = {k: v.to(device=target, dtype=dtype or v.dtype) for k, v in state_dict.items()}
     model.load_state_dict(tensors, strict=True, assign=True)
     return model.eval()
-
-
-def vae_from_reference_config(config: Mapping, state_dict: Mapping[str, torch.Tensor] | None = None
-                              ) -> ReferenceCausalVAE:
-    """Build the VAE from the official ``CausalVAE`` kwargs (plus the fixtures' ``norm_num_groups``).
-
-    Weights come from ``state_dict`` (reference key names; a ``model.``-style prefix or container is
-    tolerated), else from ``config["from_pretrained"]`` when set, else random init. The module's
-    ``encode(x)`` returns the posterior ``(mean, logvar)``; ``decode(z)`` takes latents scaled by
-    0.18215; both tile like the reference when ``use_tiling`` is set.
-    """
-    arch, tiling = configs_from_reference_kwargs(config)
-    if state_dict is None and config.get("from_pretrained"):
-        state_dict = load_state_dict_file(config["from_pretrained"])
-    if state_dict is None:
-        return ReferenceCausalVAE(arch, tiling).eval()
-    return build_with_weights(ReferenceCausalVAE, arch, vae_state_dict(state_dict), tiling=tiling)
 
 
 def _describe(config: CausalVAEConfig) -> str:

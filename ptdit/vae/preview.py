@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .vae_config import LATENT_SCALE
+from .config import LATENT_SCALE
 
 
 @torch.no_grad()
