@@ -22,6 +22,7 @@ SAFETY_FACTOR = 1.25  # kernel workspaces + allocator fragmentation on top of th
 LOW_MEMORY_TILES = (64, 32, 16)  # latent tile edges tried for LowMemoryTiling, whole clip
 LOW_MEMORY_FRAMES = (8, 4, 1)  # then latent frames per temporal chunk, with the smallest tile
 EXACT_TILE = 32
+PROBE_LATENTS = 8  # latent edge of the calls that bytes-per-pixel figures are measured on
 
 
 class LiveTensorBytes(TorchDispatchMode):
@@ -159,18 +160,19 @@ def _whole_buffers(config, shape, dtype, encode, exact: bool) -> int:
 @functools.lru_cache(maxsize=64)
 def decode_bytes_per_pixel(config, dtype: torch.dtype = torch.float32, frames: int = 1) -> float:
     """Approximate peak bytes per output pixel (per frame) of an untiled decode of ``frames`` latent
-    frames, measured on 8x8 latents. Multiplied by B * T_out * H * W it bounds larger calls from
-    above (their padded convs carry less border), by at most (8+2)²/8² for H, W multiples of 64."""
-    latent = 8
+    frames, measured on :data:`PROBE_LATENTS`² latents. Multiplied by B * T_out * H * W it bounds
+    larger calls from above (their padded convs carry less border), by at most (8+2)²/8² for H, W
+    multiples of 64."""
     out_frames = (frames - 1) * config.temporal_factor + 1
-    pixels = out_frames * (latent * config.spatial_factor) ** 2
-    return peak_bytes(config, (1, config.embed_dim, frames, latent, latent), dtype, encode=False) / pixels
+    pixels = out_frames * (PROBE_LATENTS * config.spatial_factor) ** 2
+    shape = (1, config.embed_dim, frames, PROBE_LATENTS, PROBE_LATENTS)
+    return peak_bytes(config, shape, dtype, encode=False) / pixels
 
 
 @functools.lru_cache(maxsize=64)
 def encode_bytes_per_pixel(config, dtype: torch.dtype = torch.float32, frames: int = 1) -> float:
     """Approximate peak bytes per input pixel (per frame) of an untiled encode of ``frames`` frames."""
-    side = 8 * config.spatial_factor
+    side = PROBE_LATENTS * config.spatial_factor
     return peak_bytes(config, (1, 3, frames, side, side), dtype, encode=True) / (frames * side * side)
 
 
