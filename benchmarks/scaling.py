@@ -40,6 +40,7 @@ from benchmarks.scaling_models import Models, Shape, import_comfy  # noqa: E402
 from ptdit.checkpoint import COMPUTE_DTYPES  # noqa: E402
 from ptdit.complexity import attention_ratio, self_attention_flops  # noqa: E402
 from ptdit.config import WindowSettings  # noqa: E402
+from ptdit.vae.config import SPATIAL_FACTOR, TEMPORAL_FACTOR  # noqa: E402
 from ptdit.vae.memory import LiveTensorBytes  # noqa: E402
 
 LONG_TOKENS = 10_000  # cases above this many tokens get --long-pairs pairs (PixArt: minutes per forward)
@@ -63,7 +64,7 @@ class Case:
     @property
     def latent(self) -> tuple[int, int, int]:
         """(F, H, W) latent size: CausalVAE 8x spatial, 4x temporal after the first frame."""
-        return 1 + (self.frames - 1) // 4, self.px // 8, self.px // 8
+        return 1 + (self.frames - 1) // TEMPORAL_FACTOR, self.px // SPATIAL_FACTOR, self.px // SPATIAL_FACTOR
 
     @property
     def grid(self) -> tuple[int, int, int]:

@@ -34,8 +34,9 @@ from torch import nn
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from ptdit import PRESETS, PTDiT  # noqa: E402
-from ptdit.complexity import forward_macs  # noqa: E402
+from ptdit.complexity import SIZE_STEP, forward_macs  # noqa: E402
 from ptdit.model import BlockContext  # noqa: E402
+from ptdit.vae.config import SPATIAL_FACTOR  # noqa: E402
 
 PAPER_RATIO = {256: 2, 512: 4, 1024: 8, 2048: 16}
 TEXT_TOKENS = 120  # a typical T5 prompt length
@@ -106,7 +107,7 @@ def ptdit_case(size: int, blocks: int):
     """Leg (a)'s model and block inputs at one size (seeded): config, model, x (1, N, D) window-major
     tokens, text (1, L, D) projected caption, modulation (1, 6, D) adaLN-single output."""
     config = ptdit_case_config(size, blocks)
-    x, text, modulation = block_inputs((size // 16) ** 2, config.hidden_size)
+    x, text, modulation = block_inputs((size // SIZE_STEP) ** 2, config.hidden_size)
     model = PTDiT(config).eval()
     with torch.no_grad():  # our init zeroes the biases; random ones make the parity checks cover them
         for name, param in model.named_parameters():
@@ -123,7 +124,7 @@ def _block_macs(config, side: int, blocks: int) -> int:
 
 def run_case(kind: str, size: int, blocks: int, repeats: int) -> dict:
     """Runs in a child process: time ``blocks`` blocks of one model kind (ptdit or dit) at one size."""
-    side = size // 16
+    side = size // SIZE_STEP
     tokens = side * side
     with torch.no_grad():
         if kind == "ptdit":
@@ -162,7 +163,7 @@ def run_case(kind: str, size: int, blocks: int, repeats: int) -> dict:
 def forward_inputs(config, size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Seeded whole-forward inputs: latents (1, C, 1, size/8, size/8), timestep (1,), caption
     (1, L, caption_channels) and a 0/1 mask (1, L) with the last 20 tokens padded."""
-    latent = size // 8
+    latent = size // SPATIAL_FACTOR
     gen = torch.Generator().manual_seed(1)
     latents = torch.randn(1, config.in_channels, 1, latent, latent, generator=gen)
     caption = torch.randn(1, TEXT_TOKENS, config.caption_channels, generator=gen)

@@ -37,7 +37,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 from ptdit.reference.tiling import ReferenceTiling  # noqa: E402
 from ptdit.reference.vae import ReferenceCausalVAE  # noqa: E402
-from ptdit.vae.config import CausalVAEConfig  # noqa: E402
+from ptdit.vae.config import SPATIAL_FACTOR, CausalVAEConfig  # noqa: E402
 from ptdit.vae.tiling import ExactTiling, LowMemoryTiling  # noqa: E402
 
 
@@ -131,17 +131,17 @@ def main() -> None:
         randomize(vae, args.seed)
         mean, _ = vae.encode(smooth_image(args.size), tiling=None)
         untiled = vae.decode_raw(mean, tiling=None)
-        reference = ReferenceTiling(tile_sample_min_size=args.tile * 8)
+        reference = ReferenceTiling(tile_sample_min_size=args.tile * SPATIAL_FACTOR)
         extent = int(reference.tile_sample_min_size * reference.tile_overlap_factor)
         keep = reference.tile_sample_min_size - extent
         low = LowMemoryTiling(tile=args.tile)
-        low_bands = join_bands(args.size, args.tile * 8, low.blend * 8, low.blend * 8)
+        low_bands = join_bands(args.size, args.tile * SPATIAL_FACTOR, low.blend * SPATIAL_FACTOR, low.blend * SPATIAL_FACTOR)
         schemes = {  # name: (tiling, bands where it joins tiles)
             "reference": (reference, join_bands(args.size, keep, 0, extent)),
             "low_memory_own_stats": (LowMemoryTiling(tile=args.tile, stats_passes=0), low_bands),
             "low_memory": (low, low_bands),
             "low_memory_2_passes": (LowMemoryTiling(tile=args.tile, stats_passes=2), low_bands),
-            "exact": (ExactTiling(tile=args.tile), join_bands(args.size, args.tile * 8, 2, 2)),
+            "exact": (ExactTiling(tile=args.tile), join_bands(args.size, args.tile * SPATIAL_FACTOR, 2, 2)),
         }
         report = {"config": vars(args), "latent": list(mean.shape), "schemes": {}}
         for name, (tiling, bands) in schemes.items():

@@ -26,16 +26,15 @@ from ..ptdit.model import BlockContext, BlockHook, PTDiTBlock
 from ..ptdit.flow import BASE_RESOLUTION
 from ..ptdit.inputs import check_inputs
 from ..ptdit.text.tokens import MAX_TOKENS, pad_text_conditioning, real_token_count
+from ..ptdit.vae.config import LATENT_SCALE
 from .options import TRANSFORMER_OPTIONS_KEY, WindowOptions
 
-VAE_SPATIAL = 8  # CausalVAE: 8x8 spatial, 4x temporal compression
-VAE_TEMPORAL = 4
 
 class PTDiTLatentFormat(comfy.latent_formats.LatentFormat):
     """Open-Sora-Plan v1.2 CausalVAE latents (4 channels, scale 0.18215)."""
 
     latent_channels = 4
-    scale_factor = 0.18215
+    scale_factor = LATENT_SCALE
     # Preview factors fitted once offline to the bundled demo VAE (ptdit.vae.preview, seed 0); the
     # same for every model and every VAE, so previews show from the first step of a session.
     latent_rgb_factors = [[-0.0777, -0.0438, 0.0046], [-0.0178, -0.0293, -0.0016],

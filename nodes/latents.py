@@ -8,8 +8,9 @@ import torch
 
 import comfy.model_management
 
+from ..ptdit.complexity import SIZE_STEP
+from ..ptdit.vae.config import SPATIAL_FACTOR, TEMPORAL_FACTOR
 from .api import io
-from .comfy_model import VAE_SPATIAL, VAE_TEMPORAL
 from .schema import node_schema
 from .validation import CheckedNode
 
@@ -20,15 +21,14 @@ IMAGE_PRESETS = {
     "768x1344 (9:16)": (768, 1344), "512x512 (1:1)": (512, 512), "2048x2048 (1:1)": (2048, 2048),
     "custom": None,
 }
-SIZE_STEP = VAE_SPATIAL * 2  # VAE factor x patch size
 
 
 def latent_frames(frames: int) -> int:
     """Latent frames of a 1+4k-frame clip (CausalVAE: first frame alone, then 4 per latent)."""
-    if frames < 1 or (frames - 1) % VAE_TEMPORAL:
-        valid = ", ".join(str(1 + VAE_TEMPORAL * k) for k in range(6))
-        raise ValueError(f"frames must be 1 + 4k for the causal VAE ({valid}, …), got {frames}")
-    return 1 + (frames - 1) // VAE_TEMPORAL
+    if frames < 1 or (frames - 1) % TEMPORAL_FACTOR:
+        valid = ", ".join(str(1 + TEMPORAL_FACTOR * k) for k in range(6))
+        raise ValueError(f"frames must be 1 + {TEMPORAL_FACTOR}k for the causal VAE ({valid}, …), got {frames}")
+    return 1 + (frames - 1) // TEMPORAL_FACTOR
 
 
 def image_size(preset: str, width: int, height: int) -> tuple[int, int]:
@@ -43,15 +43,15 @@ def image_size(preset: str, width: int, height: int) -> tuple[int, int]:
 
 def empty_latent(batch: int, width: int, height: int, frames: int | None = None) -> torch.Tensor:
     """(B, 4, h, w) for images, (B, 4, frames, h, w) otherwise (frames in latent units)."""
-    shape = [batch, 4, height // VAE_SPATIAL, width // VAE_SPATIAL]
+    shape = [batch, 4, height // SPATIAL_FACTOR, width // SPATIAL_FACTOR]
     if frames is not None:
         shape.insert(2, frames)
     return torch.zeros(shape, device=comfy.model_management.intermediate_device())
 
 
 def size_inputs(default: int = 1024, optional: bool = False,
-                tooltips: tuple[str, str] = ("Width in pixels (multiple of 16).",
-                                             "Height in pixels (multiple of 16).")) -> list:
+                tooltips: tuple[str, str] = (f"Width in pixels (multiple of {SIZE_STEP}).",
+                                             f"Height in pixels (multiple of {SIZE_STEP}).")) -> list:
     return [io.Int.Input(name, default=default, min=SIZE_STEP, max=4096, step=SIZE_STEP, optional=optional,
                          tooltip=tooltip) for name, tooltip in zip(("width", "height"), tooltips)]
 
@@ -63,7 +63,7 @@ def batch_input() -> io.Int.Input:
 def frames_input(default: int = 17, optional: bool = False,
                  tooltip: str = "Video length in frames; must be 1 + 4k for the causal VAE (1, 5, 9, 13, 17, …)."
                  ) -> io.Int.Input:
-    return io.Int.Input("frames", default=default, min=1, max=257, step=VAE_TEMPORAL, optional=optional,
+    return io.Int.Input("frames", default=default, min=1, max=257, step=TEMPORAL_FACTOR, optional=optional,
                         tooltip=tooltip)
 
 

@@ -19,12 +19,12 @@ import comfy.ops
 import comfy.utils
 
 from ..ptdit.checkpoint import CheckpointError
+from ..ptdit.vae.config import SPATIAL_FACTOR, TEMPORAL_FACTOR
 from ..ptdit.vae.loading import config_from_metadata, load_causal_vae
 from ..ptdit.vae.memory import EXACT_TILE, choose_tiling, decode_bytes_per_pixel, encode_bytes_per_pixel
 from ..ptdit.vae.model import CausalVAE
 from ..ptdit.vae.tiling import ExactTiling
 from .api import io
-from .comfy_model import VAE_SPATIAL, VAE_TEMPORAL
 from .core_vae import CausalVideoVAE
 from .model_folders import VAE_FILES
 from .schema import node_schema
@@ -89,8 +89,8 @@ def _pixels(shape, temporal_up: bool) -> int:
     """Output (decode) or input (encode) pixel count of a 4-D or 5-D tensor shape."""
     frames = shape[2] if len(shape) == 5 else 1
     if temporal_up:
-        frames = (frames - 1) * VAE_TEMPORAL + 1
-        return shape[0] * frames * shape[-2] * shape[-1] * VAE_SPATIAL ** 2
+        frames = (frames - 1) * TEMPORAL_FACTOR + 1
+        return shape[0] * frames * shape[-2] * shape[-1] * SPATIAL_FACTOR ** 2
     return shape[0] * frames * shape[-2] * shape[-1]
 
 
@@ -100,8 +100,8 @@ class PTDiTVAE(CausalVideoVAE):
     def __init__(self, vae: CausalVAE, tiling="auto"):
         config = vae.config
         super().__init__(
-            ComfyCausalVAE(vae, tiling), latent_channels=config.embed_dim, temporal=VAE_TEMPORAL,
-            spatial=VAE_SPATIAL,
+            ComfyCausalVAE(vae, tiling), latent_channels=config.embed_dim, temporal=TEMPORAL_FACTOR,
+            spatial=SPATIAL_FACTOR,
             memory_used_encode=lambda shape, dtype: encode_bytes_per_pixel(config, dtype, 1) * _pixels(
                 shape, temporal_up=False),
             memory_used_decode=lambda shape, dtype: decode_bytes_per_pixel(

@@ -15,6 +15,12 @@ from __future__ import annotations
 from typing import Optional
 
 from .config import PTDiTConfig, WindowSettings
+from .vae.config import SPATIAL_FACTOR
+
+PATCH = PTDiTConfig().patch_size
+"""Patch edge in latents of the released checkpoint."""
+SIZE_STEP = SPATIAL_FACTOR * PATCH
+"""Pixels per token along H and W (16): image sizes are multiples of it."""
 
 
 def _geometry(grid: tuple[int, int, int], window: WindowSettings) -> tuple[int, int, int]:
@@ -50,8 +56,8 @@ def self_attention_flops(grid: tuple[int, int, int], dim: int, layers: int,
     return 4 * dim * layers * _interactions(grid, window)
 
 
-def latent_grid(height_px: int, width_px: int, frames: int = 1, vae_factor: int = 8, patch: int = 2
-                ) -> tuple[int, int, int]:
+def latent_grid(height_px: int, width_px: int, frames: int = 1, vae_factor: int = SPATIAL_FACTOR,
+                patch: int = PATCH) -> tuple[int, int, int]:
     """Token grid (F, H, W) for an image/video size in pixels (frames = latent frames)."""
     return frames, height_px // vae_factor // patch, width_px // vae_factor // patch
 

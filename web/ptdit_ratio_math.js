@@ -6,7 +6,7 @@
  * Pure functions, no DOM, no imports. A ratio is [frames, rows, columns] in tokens.
  */
 
-export const VAE_SPATIAL = 8; // CausalVAE (nodes/comfy_model.py)
+export const VAE_SPATIAL = 8; // CausalVAE (ptdit/vae/config.py SPATIAL_FACTOR, TEMPORAL_FACTOR)
 export const VAE_TEMPORAL = 4;
 export const PATCH = 2; // PTDiTConfig.patch_size of the released checkpoint
 

@@ -1,7 +1,9 @@
-"""Architecture of the Open-Sora-Plan v1.2 CausalVAE.
+"""Architecture of the Open-Sora-Plan v1.2 CausalVAE and the released VAE's fixed factors.
 
 :class:`CausalVAEConfig` describes the network (what the weights look like); the architecture can
-be recovered from a state dict (:func:`infer_config`).
+be recovered from a state dict (:func:`infer_config`). :data:`SPATIAL_FACTOR`,
+:data:`TEMPORAL_FACTOR` and :data:`LATENT_SCALE` are what hosts and tools assume of the released
+layout (a config's own factors are :attr:`CausalVAEConfig.spatial_factor` / ``temporal_factor``).
 """
 from __future__ import annotations
 
@@ -15,6 +17,10 @@ from ..config import fields_from_dict, fields_to_dict
 
 LATENT_SCALE = 0.18215
 """The reference multiplies sampled latents by this in ``encode`` and divides by it in ``decode``."""
+SPATIAL_FACTOR = 8
+"""Pixels per latent along H and W of the released VAE."""
+TEMPORAL_FACTOR = 4
+"""Pixel frames per latent frame after the first one of the released VAE (1 + 4k frames)."""
 
 RESNET_TYPES = ("ResnetBlock2D", "ResnetBlock3D")
 DOWNSAMPLE_TYPES = ("", "Downsample", "Spatial2xTime2x3DDownsample")
@@ -72,12 +78,12 @@ class CausalVAEConfig:
 
     @property
     def spatial_factor(self) -> int:
-        """Pixels per latent along H and W (8 for the released layout)."""
+        """Pixels per latent along H and W (:data:`SPATIAL_FACTOR` for the released layout)."""
         return 2 ** sum(bool(d) for d in self.encoder_spatial_downsample)
 
     @property
     def temporal_factor(self) -> int:
-        """Pixel frames per latent frame after the first one (4 for the released layout)."""
+        """Pixel frames per latent frame after the first one (:data:`TEMPORAL_FACTOR` when released)."""
         return 2 ** self.encoder_spatial_downsample.count("Spatial2xTime2x3DDownsample")
 
     def to_dict(self) -> dict[str, Any]:

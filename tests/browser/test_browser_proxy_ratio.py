@@ -19,7 +19,7 @@ import pytest
 
 from ptdit import WindowSettings
 from ptdit.checkpoint import read_safetensors_metadata
-from ptdit.complexity import attention_ratio
+from ptdit.complexity import attention_ratio, latent_grid
 from ptdit.loader import config_from_metadata
 from tests.unit.test_ratio_math_js import pack_module
 
@@ -482,7 +482,7 @@ def test_without_dom_widgets_the_node_keeps_plain_inputs_and_a_text_readout(rend
                          node)
 
     def expected(width: int, height: int) -> list:
-        grid = (1, height // 16, width // 16)
+        grid = latent_grid(height, width)
         paper = WindowSettings.paper_default(grid)
         return [python_percent(grid, paper.window, paper.proxy)[1],
                 f"Windows {' × '.join(map(str, paper.window))} tokens", UNKNOWN,

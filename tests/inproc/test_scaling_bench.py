@@ -14,7 +14,8 @@ import sys
 from pathlib import Path
 
 from ptdit import WindowSettings
-from ptdit.complexity import attention_ratio
+from ptdit.complexity import attention_ratio, latent_grid
+from ptdit.vae.config import TEMPORAL_FACTOR
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,7 +33,7 @@ def test_quick_scaling_run(comfy_inproc, tmp_path):
     assert [r["case"] for r in rows] == ["384²", "512²", "5×384² clip"]
     width, layers = 32, 1  # the quick shape
     for r in rows:
-        f, h, w = (1 + (r["frames"] - 1) // 4, r["px"] // 16, r["px"] // 16)
+        f, h, w = latent_grid(r["px"], r["px"], 1 + (r["frames"] - 1) // TEMPORAL_FACTOR)
         window = WindowSettings.paper_default((f, h, w))
         assert r["tokens"] == f * h * w and r["window"] == list(window.window)
         assert r["flops"]["pixart"] == 4 * width * layers * r["tokens"] ** 2  # full self-attention
