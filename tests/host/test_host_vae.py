@@ -79,13 +79,18 @@ def test_stock_encode_decode_and_tiled_decode_of_image_and_clip(comfy_host, vae_
     assert latent.shape == (1, 4, 2, 4, 4)  # 5 frames -> 1 + 1 latent frames
 
 
-def test_bad_frame_count_is_a_node_error(comfy_host, vae_file):
-    result = comfy_host.run({
-        "vae": {"class_type": "PTDiTVAELoader", "inputs": {"vae_name": vae_file, "tiling": "auto"}},
-        "clip": {"class_type": "EmptyImage", "inputs": {"width": 32, "height": 32, "batch_size": 3, "color": 0}},
-        "enc": {"class_type": "VAEEncode", "inputs": {"pixels": ["clip", 0], "vae": ["vae", 0]}},
+def encode_prompt(vae_name: str, frames: int) -> dict:
+    """API prompt: PT-DiT VAE Loader -> VAE Encode of ``frames`` black 32x32 frames -> Save Latent."""
+    return {
+        "vae": {"class_type": "PTDiTVAELoader", "inputs": {"vae_name": vae_name, "tiling": "auto"}},
+        "img": {"class_type": "EmptyImage", "inputs": {"width": 32, "height": 32, "batch_size": frames, "color": 0}},
+        "enc": {"class_type": "VAEEncode", "inputs": {"pixels": ["img", 0], "vae": ["vae", 0]}},
         "lat": {"class_type": "SaveLatent", "inputs": {"samples": ["enc", 0], "filename_prefix": "bad"}},
-    }, timeout=120, check=False)
+    }
+
+
+def test_bad_frame_count_is_a_node_error(comfy_host, vae_file):
+    result = comfy_host.run(encode_prompt(vae_file, frames=3), timeout=120, check=False)
     assert not result.ok and "1 + 4k" in result.error["exception_message"].replace("1+4k", "1 + 4k")
 
 
@@ -105,12 +110,7 @@ BAD_FILES = {
 def test_unusable_vae_file_is_a_node_error_naming_it(comfy_host, name):
     write, message = BAD_FILES[name]
     write(comfy_host.model_path("vae", name))
-    result = comfy_host.run({
-        "vae": {"class_type": "PTDiTVAELoader", "inputs": {"vae_name": name, "tiling": "auto"}},
-        "img": {"class_type": "EmptyImage", "inputs": {"width": 32, "height": 32, "batch_size": 1, "color": 0}},
-        "enc": {"class_type": "VAEEncode", "inputs": {"pixels": ["img", 0], "vae": ["vae", 0]}},
-        "lat": {"class_type": "SaveLatent", "inputs": {"samples": ["enc", 0], "filename_prefix": "bad"}},
-    }, timeout=120, check=False)
+    result = comfy_host.run(encode_prompt(name, frames=1), timeout=120, check=False)
     assert not result.ok and message in result.error["exception_message"], result.describe()
 
 
