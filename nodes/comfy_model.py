@@ -158,12 +158,15 @@ class ComfyPTDiT(PTDiT):
     so the wrapper returns the negated velocity. Window options come from
     ``transformer_options["ptdit"]`` (set by the Proxy Ratio / Window Attention nodes), block
     patches from ``transformer_options["patches_replace"]["dit"][("block", i)]`` (:func:`block_patches`).
+    Every layer runs as its own module (no folded projections): ComfyUI's layers cast weights per call
+    (fp8, low-VRAM offload) and apply LoRA weight patches there, which folding would bypass.
     """
 
     def __init__(self, ptdit_config: dict, image_model: str = "ptdit", dtype=None, device=None, operations=None,
                  **_ignored):
         super().__init__(PTDiTConfig.from_dict(ptdit_config), dtype=dtype, device=device,
-                         operations=operations or torch.nn, attention_fn=comfy_attention, init_weights=False)
+                         operations=operations or torch.nn, attention_fn=comfy_attention, init_weights=False,
+                         fold_projections=False)
 
     def forward(self, x, timesteps, context, attention_mask=None, transformer_options={}, **kwargs):
         if attention_mask is not None and attention_mask.shape[0] != context.shape[0]:

@@ -87,12 +87,18 @@ class Attention(nn.Module):
         ``windows`` > 1 (self-attention only): x holds ``windows`` equal contiguous groups that attend
         separately; ``bias`` is then broadcastable to (B*windows, heads, S/windows, S/windows).
         """
+        return self.to_out[0](self.attend(x, context, bias, windows, attention_fn))
+
+    def attend(self, x: torch.Tensor, context: Optional[torch.Tensor] = None,
+               bias: Optional[torch.Tensor] = None, windows: int = 1,
+               attention_fn: AttentionFn = sdpa) -> torch.Tensor:
+        """:meth:`forward` without the output projection: the heads merged, (B, S, D)."""
         context = x if context is None else context
         q = self._split(self.to_q(x), windows)
         k = self._split(self.to_k(context), windows)
         v = self._split(self.to_v(context), windows)
         out = attention_fn(q, k, v, bias)  # (B*windows, heads, s, d)
-        return self.to_out[0](out.transpose(1, 2).reshape(x.shape))
+        return out.transpose(1, 2).reshape(x.shape)
 
 
 def _windowize(grid: torch.Tensor, window: tuple[int, int, int]) -> torch.Tensor:
@@ -109,7 +115,7 @@ class WindowLayout:
     """Window geometry for one token grid and one :class:`WindowSettings`.
 
     Tokens live in window-major order (B, N, D) with N = Nw*n over the *padded* grid. Attributes:
-    ``grid`` (F, H, W) real, ``padded`` (F', H', W') multiples of the window, ``shift_index``
+    ``grid`` (F, H, W) real, ``padded`` (F', H', W') multiples of the window, ``tokens`` N, ``shift_index``
     (N,) the permutation into shifted-window order (shifted position -> token), ``proxy_bias``
     (1, 1, 1, Nw*np) or None, ``proxy_count`` (1, Nw, sh, sw, 1) valid tokens per proxy (None
     without padding) and ``valid`` (N,) bool real-token mask (None without padding). Window biases
@@ -127,6 +133,7 @@ class WindowLayout:
         self.num_windows = (self.padded[0] // self.window[0]) * (self.padded[1] // self.window[1]) \
             * (self.padded[2] // self.window[2])
         f, h, w = self.padded
+        self.tokens = f * h * w
 
         valid = torch.zeros(f, h, w, dtype=torch.bool)
         valid[: grid[0], : grid[1], : grid[2]] = True

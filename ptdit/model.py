@@ -29,6 +29,7 @@ class BlockContext:
     text: torch.Tensor  # (B, L, D) projected caption
     text_bias: Optional[torch.Tensor]  # (B, 1, 1, L) additive, or None
     attention_fn: AttentionFn
+    fold_projections: bool = False  # see attention_then_linear
 
 
 class FeedForward(nn.Module):
@@ -59,6 +60,42 @@ def modulated_norm(norm: nn.Module, x: torch.Tensor, shift: torch.Tensor, scale:
     if torch.is_grad_enabled():
         return torch.addcmul(shift, normed, 1 + scale)
     return torch.addcmul(shift, normed, 1 + scale, out=normed)
+
+
+def folded_linears(first: nn.Module, second: nn.Module, gate: Optional[torch.Tensor] = None
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``second(gate * first(h))`` as one affine map of h: (weight (D2, D0), bias (D2,)) without a gate,
+    (weight (B, D2, D0), bias (B, D2)) with per-sample channel gates (B, 1, D1). Linear layers only;
+    the product is taken in float32 at least and returned in the layers' dtype."""
+    dtype = second.weight.dtype
+    w2 = second.weight.float() if gate is None else second.weight.float() * gate.float()
+    weight, bias = w2 @ first.weight.float(), w2 @ first.bias.float() + second.bias.float()
+    return weight.to(dtype), bias.to(dtype)
+
+
+def apply_affine(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """h (B, N, D0) through :func:`folded_linears`' map -> (B, N, D2)."""
+    if weight.ndim == 2:
+        return F.linear(h, weight, bias)
+    return torch.baddbmm(bias[:, None], h, weight.transpose(1, 2))
+
+
+def attention_then_linear(attention: Attention, linear: nn.Module, gate: Optional[torch.Tensor], fold: bool,
+                          *args, **kwargs) -> torch.Tensor:
+    """``linear(gate * attention(*args, **kwargs))`` -> (B, S, D); gate (B, 1, D) or None for 1.
+
+    The attention's output projection and ``linear`` are two affine maps in a row. With ``fold`` they
+    run as one GEMM of their product (:func:`folded_linears`): one D³ product per call (per sample with
+    a gate) instead of an N·D² GEMM per sample, which pays when a sample has more than D tokens. Folding
+    reads the weights directly, so only a model whose layers are plain ``Linear`` modules may fold.
+    """
+    if fold:
+        return apply_affine(attention.attend(*args, **kwargs),
+                            *folded_linears(attention.to_out[0], linear, gate))
+    a = attention(*args, **kwargs)
+    if gate is not None:
+        a = a * gate if torch.is_grad_enabled() else a.mul_(gate)
+    return linear(a)
 
 
 class PTDiTBlock(nn.Module):
@@ -106,8 +143,9 @@ class PTDiTBlock(nn.Module):
         proxies = layout.proxies(x)
         p = self.proxy_norm1(proxies)
         proxies = proxies + self.proxy_attn1(p, bias=layout.proxy_bias, attention_fn=attn)
-        x = x + self.linear_1_visual(self.pvisual_attn2(
-            self.norm_before(x), self.proxy_cross_norm(proxies), bias=layout.proxy_bias, attention_fn=attn))
+        x = x + attention_then_linear(self.pvisual_attn2, self.linear_1_visual, None, ctx.fold_projections,
+                                      self.norm_before(x), self.proxy_cross_norm(proxies),
+                                      bias=layout.proxy_bias, attention_fn=attn)
 
         # Texture Complement Module.
         if layout.settings.window_attention:
@@ -118,10 +156,10 @@ class PTDiTBlock(nn.Module):
             sw = self.proxy_scale_shift_table.to(device=x.device, dtype=x.dtype)[None] + ctx.modulation[:, :3]
             shift_sw, scale_sw, gate_sw = sw[:, :, None].unbind(1)
             y = modulated_norm(self.shift_window_norm, x, shift_sw, scale_sw)[:, layout.shift_index]
-            a = self.attn3(y, bias=ctx.shift_bias, windows=layout.num_windows, attention_fn=attn)
             # Gate and linear_2 act per token, so they run in shifted order; index_add scatters the result
             # back (token shift_index[i] receives row i), which is the unshift and the residual add in one.
-            z = self.linear_2(a.mul_(gate_sw) if inplace else a * gate_sw)
+            z = attention_then_linear(self.attn3, self.linear_2, gate_sw, ctx.fold_projections, y,
+                                      bias=ctx.shift_bias, windows=layout.num_windows, attention_fn=attn)
             x = x.index_add_(1, layout.shift_index, z) if inplace else x.index_add(1, layout.shift_index, z)
 
         a = self.attn2(x, ctx.text, bias=ctx.text_bias, attention_fn=attn)
@@ -142,14 +180,19 @@ class PTDiT(nn.Module):
     (each sample is modulated with its own); context (B, L, caption_channels); context_mask (B, L)
     with 1 = keep, 0 = ignore; window a :class:`WindowSettings` (default: the checkpoint's).
     Returns (B, out_channels, [F,] H, W) float32.
+
+    ``fold_projections``: when sampling (no autograd) with more tokens per sample than the hidden size,
+    run each pair of consecutive linear layers as one GEMM (:func:`attention_then_linear`). It reads the
+    weights directly, so a host whose layers cast or patch weights per call passes False.
     """
 
     def __init__(self, config: PTDiTConfig, dtype=None, device=None, operations=nn,
-                 attention_fn: AttentionFn = sdpa, init_weights: bool = True):
+                 attention_fn: AttentionFn = sdpa, init_weights: bool = True, fold_projections: bool = True):
         super().__init__()
         self.config = config
         self.dtype = dtype
         self.attention_fn = attention_fn
+        self.fold_projections = fold_projections
         dim = config.hidden_size
         kw = dict(dtype=dtype, device=device)
         self.pos_embed = PatchEmbed(config.in_channels, dim, config.patch_size, config.sample_size,
@@ -232,8 +275,9 @@ class PTDiT(nn.Module):
         text_bias = None
         if context_mask is not None:
             text_bias = ((1 - context_mask.to(dtype)) * MASKED)[:, None, None, :]
+        fold = self.fold_projections and not torch.is_grad_enabled() and layout.tokens > self.config.hidden_size
         ctx = BlockContext(layout, window_bias, shift_bias, modulation, self.caption_projection(context.to(dtype)),
-                           text_bias, attention_fn or self.attention_fn)
+                           text_bias, attention_fn or self.attention_fn, fold)
 
         h = layout.to_windows(tokens)
         for i, block in enumerate(self.transformer_blocks):
