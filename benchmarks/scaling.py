@@ -7,15 +7,17 @@ Models, all at the same width, depth and text length, with seeded random weights
 
 * PT-DiT: this pack's model as ComfyUI runs it (``nodes.comfy_model.ComfyPTDiT``, ComfyUI's ops and
   attention), with the paper's window for each size (the Proxy Ratio node's ``auto``);
+* PT-DiT, pure PyTorch: ``ptdit.PTDiT`` on the same weights and window (torch layers, SDPA, folded
+  projections), as a script or another host would run it;
 * PixArt: ComfyUI's own ``comfy.ldm.pixart.pixartms.PixArtMS`` (full self-attention), imported from
   the host under test (``COMFYUI_PATH`` or the bundled ``.comfyui``). For the clip it stands for full
   3-D attention: its latent is the clip's frames stacked into one tall image (same token count);
 * official (with ``--official-src``): MindSpeed-MM's ``PTDiTDiffuser`` on PT-DiT's weights; it needs
   diffusers 0.30.3 in this interpreter and a grid that is a whole number of windows.
 
-Each case times the whole forward in alternating pairs (``benchmarks/pairs.py``): PT-DiT against
-PixArt, then PT-DiT against the official model; the median of the per-pair ratios is reported with
-its range. The warm-up forward of every model runs under ``ptdit.vae.memory.LiveTensorBytes``, whose
+Each case times the whole forward in alternating pairs (``benchmarks/pairs.py``) for each of
+:data:`PAIRS`; the median of the per-pair ratios is reported with its range, a model's seconds are
+the median over all its timed runs. The warm-up forward of every model runs under ``ptdit.vae.memory.LiveTensorBytes``, whose
 peak is the "peak MiB" column (bytes of live activations, weights excluded). Attention FLOPs come
 from ``ptdit.complexity.self_attention_flops``. See docs/performance.md.
 """
@@ -27,6 +29,7 @@ import math
 import os
 import platform
 import shlex
+import statistics
 import sys
 from dataclasses import dataclass
 
@@ -44,6 +47,10 @@ from ptdit.vae.config import SPATIAL_FACTOR, TEMPORAL_FACTOR  # noqa: E402
 from ptdit.vae.memory import LiveTensorBytes  # noqa: E402
 
 LONG_TOKENS = 10_000  # cases above this many tokens get --long-pairs pairs (PixArt: minutes per forward)
+# (model, baseline) timed against each other; the official code runs pure PyTorch SDPA, so the pure
+# PyTorch PT-DiT is the like-for-like side there.
+PAIRS = (("ptdit", "pixart"), ("ptdit_torch", "pixart"), ("ptdit_torch", "official"))
+NAMES = {"ptdit": "PT-DiT", "ptdit_torch": "PT-DiT (PyTorch)", "pixart": "PixArt", "official": "official"}
 
 
 @dataclass(frozen=True)
@@ -93,19 +100,22 @@ def measure_case(models: Models, case: Case, pairs: int) -> dict:
             raise RuntimeError(f"{name} produced non-finite outputs at {case.label}")
         peaks[name] = counter.peak
     tokens = math.prod(grid)
+    ptdit_flops = self_attention_flops(grid, shape.width, shape.blocks, window)
     row = dict(case=case.label, px=case.px, frames=case.frames, tokens=tokens, window=list(window.window),
                pairs=pairs, attention_ratio=attention_ratio(grid, window),
-               flops={"ptdit": self_attention_flops(grid, shape.width, shape.blocks, window),
-                      "pixart": self_attention_flops(grid, shape.width, shape.blocks)},
+               flops={name: ptdit_flops for name in runs},
                peak_bytes=peaks, seconds={}, ratios={})
-    for other in [n for n in runs if n != "ptdit"]:
-        timing = time_pairs(runs["ptdit"], runs[other], pairs=pairs, warmup=0)
-        row["seconds"].setdefault("ptdit", timing.a_median)
-        row["seconds"][other] = timing.b_median
-        row["ratios"][other] = dict(median=timing.median_ratio, low=timing.ratio_range[0],
-                                    high=timing.ratio_range[1], pairs=list(timing.ratios))
-    if "official" in runs:
-        row["flops"]["official"] = row["flops"]["ptdit"]
+    row["flops"]["pixart"] = self_attention_flops(grid, shape.width, shape.blocks)
+    runs_seconds = {name: [] for name in runs}
+    for model, baseline in PAIRS:
+        if baseline not in runs:
+            continue
+        timing = time_pairs(runs[model], runs[baseline], pairs=pairs, warmup=0)
+        runs_seconds[model] += timing.a_seconds
+        runs_seconds[baseline] += timing.b_seconds
+        row["ratios"][f"{model}/{baseline}"] = dict(median=timing.median_ratio, low=timing.ratio_range[0],
+                                                    high=timing.ratio_range[1], pairs=list(timing.ratios))
+    row["seconds"] = {name: statistics.median(seconds) for name, seconds in runs_seconds.items()}
     return row
 
 
@@ -116,28 +126,24 @@ def _cell(row: dict, model: str) -> str:
     return f"{row['seconds'][model]:.3g} | {mib:.1f} | {row['flops'][model] / 1e9:.4g}"
 
 
-def _ratio(row: dict, model: str) -> str:
-    r = row["ratios"].get(model)
+def _ratio(row: dict, pair: tuple[str, str]) -> str:
+    r = row["ratios"].get("/".join(pair))
     return "–" if r is None else f"{r['median']:.3f} ({r['low']:.2f}–{r['high']:.2f})"
 
 
 def table(rows: list[dict], official: bool) -> str:
     """Markdown table: seconds per forward, peak MiB and attention GFLOP per model, paired ratios."""
-    models = ["ptdit", "pixart"] + (["official"] if official else [])
-    names = {"ptdit": "PT-DiT", "pixart": "PixArt", "official": "official"}
+    models = ["ptdit", "ptdit_torch", "pixart"] + (["official"] if official else [])
+    pairs = [p for p in PAIRS if official or "official" not in p]
     head = ["size", "tokens", "PT-DiT window", "pairs"]
     for m in models:
-        head += [f"{names[m]} s", f"{names[m]} peak MiB", f"{names[m]} attn GFLOP"]
-    head += ["PT-DiT / PixArt s (range)", "attn FLOPs PT-DiT / PixArt"]
-    if official:
-        head += ["PT-DiT / official s (range)"]
+        head += [f"{NAMES[m]} s", f"{NAMES[m]} peak MiB", f"{NAMES[m]} attn GFLOP"]
+    head += [f"{NAMES[a]} / {NAMES[b]} s (range)" for a, b in pairs] + ["attn FLOPs PT-DiT / PixArt"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         cells = [r["case"], str(r["tokens"]), "(" + ",".join(map(str, r["window"])) + ")", str(r["pairs"])]
         cells += [_cell(r, m) for m in models]
-        cells += [_ratio(r, "pixart"), f"{100 * r['attention_ratio']:.2f} %"]
-        if official:
-            cells += [_ratio(r, "official")]
+        cells += [_ratio(r, pair) for pair in pairs] + [f"{100 * r['attention_ratio']:.2f} %"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -81,7 +81,8 @@ def seeded_init(model: torch.nn.Module, seed: int) -> None:
 
 
 class Models:
-    """PT-DiT (the pack, as ComfyUI runs it), ComfyUI's PixArt and optionally the official PT-DiT."""
+    """PT-DiT as ComfyUI runs it, the same PT-DiT in pure PyTorch (``ptdit.PTDiT``: torch layers,
+    SDPA, folded projections) on the same weights, ComfyUI's PixArt and optionally the official PT-DiT."""
 
     def __init__(self, comfy: types.SimpleNamespace, shape: Shape, device: torch.device, dtype: torch.dtype,
                  official_src: Optional[str] = None):
@@ -98,6 +99,8 @@ class Models:
                                      micro_condition=False, **kw).eval()
         for seed, model in enumerate((self.ptdit, self.pixart)):
             seeded_init(model, seed)
+        self.ptdit_torch = comfy.ptdit.PTDiT(config, dtype=dtype, device=device, init_weights=False).eval()
+        self.ptdit_torch.load_state_dict(self.ptdit.state_dict())
         self._official_module = None
         self.official_attention = None
         if official_src:
@@ -132,6 +135,7 @@ class Models:
         t = torch.full((1,), 500.0, device=self.device)
         options = {"ptdit": self._options.WindowOptions(mode="auto")}
         runs = {"ptdit": lambda: self.ptdit(x, t, text, transformer_options=options),
+                "ptdit_torch": lambda: self.ptdit_torch(x, t, text, window=window),
                 "pixart": lambda: self.pixart(x.reshape(1, 4, frames * h, w), t, text)}
         official = self._official(window, (frames, h // 2, w // 2))
         if official is not None:
