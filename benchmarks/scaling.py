@@ -150,6 +150,8 @@ def table(rows: list[dict], official: bool) -> str:
 
 def machine_note(models: Models, device: str, dtype: str) -> str:
     load = " / ".join(f"{v:.1f}" for v in os.getloadavg())
+    if torch.device(device).type == "cuda":
+        device = f"{device} ({torch.cuda.get_device_name(device)})"
     return (f"torch {torch.__version__}, {device} {dtype}, {torch.get_num_threads()} threads, "
             f"{platform.processor() or platform.machine()}, load average {load}; "
             f"ComfyUI {models.comfy_version} at {models.comfy_dir}, attention {models.comfy_attention}"
