@@ -23,10 +23,12 @@ from ..ptdit.vae.config import SPATIAL_FACTOR, TEMPORAL_FACTOR
 from ..ptdit.vae.loading import config_from_metadata, load_causal_vae
 from ..ptdit.vae.memory import EXACT_TILE, choose_tiling, decode_bytes_per_pixel, encode_bytes_per_pixel
 from ..ptdit.vae.model import CausalVAE
+from ..ptdit.vae.preview import fit_preview_factors
 from ..ptdit.vae.tiling import ExactTiling
 from .api import io
 from .core_vae import CausalVideoVAE
 from .model_folders import VAE_FILES
+from .preview_cache import PreviewFactors, vae_preview_factors
 from .schema import node_schema
 from .validation import CheckedNode
 
@@ -95,9 +97,13 @@ def _pixels(shape, temporal_up: bool) -> int:
 
 
 class PTDiTVAE(CausalVideoVAE):
-    """A ``comfy.sd.VAE`` around :class:`ptdit.vae.model.CausalVAE`, built by core's own constructor code."""
+    """A ``comfy.sd.VAE`` around :class:`ptdit.vae.model.CausalVAE`, built by core's own constructor code.
 
-    def __init__(self, vae: CausalVAE, tiling="auto"):
+    ``preview_factors``: the latent-preview factors fitted to its file (:mod:`.preview_cache`), for
+    the PT-DiT VAE Previews node; None = the default factors.
+    """
+
+    def __init__(self, vae: CausalVAE, tiling="auto", preview_factors: PreviewFactors | None = None):
         config = vae.config
         super().__init__(
             ComfyCausalVAE(vae, tiling), latent_channels=config.embed_dim, temporal=TEMPORAL_FACTOR,
@@ -106,6 +112,7 @@ class PTDiTVAE(CausalVideoVAE):
                 shape, temporal_up=False),
             memory_used_decode=lambda shape, dtype: decode_bytes_per_pixel(
                 config, dtype, shape[2] if len(shape) == 5 else 1) * _pixels(shape, temporal_up=True))
+        self.preview_factors = preview_factors
 
     def decode(self, samples_in, vae_options={}):
         """Image latents (B, 4, h, w) decode as one-frame clips to IMAGE (B, H, W, 3)."""
@@ -122,7 +129,9 @@ class PTDiTVAE(CausalVideoVAE):
 
 
 def load_ptdit_vae(path: str, tiling: str = "auto") -> PTDiTVAE:
-    """Read ``path`` with ComfyUI's safe loader and wrap the CausalVAE; ``ValueError`` names the file."""
+    """Read ``path`` with ComfyUI's safe loader and wrap the CausalVAE; ``ValueError`` names the file.
+    The preview factors of the file come from the cache, or are fitted here (float32, before core
+    moves the model to its working dtype)."""
     name = os.path.basename(path)
     if tiling not in TILING_MODES:
         raise ValueError(f"tiling must be one of {', '.join(TILING_MODES)}, got {tiling!r}")
@@ -133,7 +142,8 @@ def load_ptdit_vae(path: str, tiling: str = "auto") -> PTDiTVAE:
         raise ValueError(f"{name} cannot be loaded as the Open-Sora-Plan v1.2 CausalVAE: {exc}") from exc
     except Exception as exc:  # unreadable file: ComfyUI's loader raises various types
         raise ValueError(f"{name} is not a readable checkpoint: {exc}") from exc
-    return PTDiTVAE(vae, "auto" if tiling == "auto" else None)
+    factors = vae_preview_factors(path, vae.config.embed_dim, lambda: fit_preview_factors(vae.float()))
+    return PTDiTVAE(vae, "auto" if tiling == "auto" else None, factors)
 
 
 class PTDiTVAELoader(CheckedNode):

@@ -54,11 +54,17 @@ class ComfyInProcess:
 
 
 @pytest.fixture(scope="session")
-def comfy_inproc() -> ComfyInProcess:
+def comfy_inproc(tmp_path_factory) -> ComfyInProcess:
+    """ComfyUI imported in process, its user folder (where the pack caches preview factors) a fresh
+    temporary one, so that no test writes into the ComfyUI installation."""
     comfy_dir = find_comfyui_dir()
     if comfy_dir is None:
         why = "no ComfyUI to import: run scripts/setup_comfyui.sh (or scripts/test.sh) or set COMFYUI_PATH"
         if IN_CI:
             pytest.fail(why)
         pytest.skip(why)
-    return ComfyInProcess(comfy_dir)
+    comfy = ComfyInProcess(comfy_dir)
+    import folder_paths
+
+    folder_paths.set_user_directory(str(tmp_path_factory.mktemp("comfy_user")))
+    return comfy
