@@ -5,6 +5,7 @@ from .nodes.latents import PTDiTEmptyImageLatent, PTDiTEmptyMultiViewLatent, PTD
 from .nodes.model_folders import register_model_folders
 from .nodes.model_loader import PTDiTModelLoader
 from .nodes.patches import PTDiTProxyRatio, PTDiTWindowAttention
+from .nodes.previews import PTDiTVAEPreviews
 from .nodes.samplers import PTDiTSamplerT2I, PTDiTSamplerT2MV, PTDiTSamplerT2V
 from .nodes.text_encoders import PTDiTT5Loader, PTDiTT5TextRules
 from .nodes.trained_ratio import register_routes
@@ -26,6 +27,7 @@ NODE_CLASS_MAPPINGS = {
     "PTDiTSamplerT2MV": PTDiTSamplerT2MV,
     "PTDiTImageGrid": PTDiTImageGrid,
     "PTDiTVAELoader": PTDiTVAELoader,
+    "PTDiTVAEPreviews": PTDiTVAEPreviews,
     "PTDiTT5Loader": PTDiTT5Loader,
     "PTDiTT5TextRules": PTDiTT5TextRules,
 }

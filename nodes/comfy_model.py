@@ -31,16 +31,33 @@ from .options import TRANSFORMER_OPTIONS_KEY, WindowOptions
 
 
 class PTDiTLatentFormat(comfy.latent_formats.LatentFormat):
-    """Open-Sora-Plan v1.2 CausalVAE latents (4 channels, scale 0.18215)."""
+    """Open-Sora-Plan v1.2 CausalVAE latents (4 channels, scale 0.18215).
+
+    ``PTDiTLatentFormat()`` (what core's model constructor builds) previews with the default factors;
+    ``PTDiTLatentFormat(factors, bias)`` is one with the factors fitted to a VAE file
+    (:mod:`.previews`). The class attributes are never changed.
+    """
 
     latent_channels = 4
     scale_factor = LATENT_SCALE
-    # Preview factors fitted once offline to the bundled demo VAE (ptdit.vae.preview, seed 0); the
-    # same for every model and every VAE, so previews show from the first step of a session.
+    # Default preview factors, fitted once offline to the bundled demo VAE (ptdit.vae.preview,
+    # seed 0), so previews show from the first step of a session, before any VAE is loaded.
     latent_rgb_factors = [[-0.0777, -0.0438, 0.0046], [-0.0178, -0.0293, -0.0016],
                           [-0.0861, -0.0758, 0.0102], [0.0575, 0.0317, -0.0059]]
     latent_rgb_factors_bias = [-0.3546, 0.2157, -0.4026]
     taesd_decoder_name = None
+
+    def __init__(self, factors: Optional[list] = None, bias: Optional[list] = None):
+        if factors is not None:
+            self.latent_rgb_factors = [list(row) for row in factors]
+            self.latent_rgb_factors_bias = list(bias)
+
+
+def require_ptdit(model) -> None:
+    """``ValueError`` unless ``model`` (a ModelPatcher) holds a PT-DiT."""
+    if not isinstance(getattr(model.model, "diffusion_model", None), ComfyPTDiT):
+        raise ValueError("this node needs a PT-DiT MODEL (from the PT-DiT Model Loader), got "
+                         f"{type(model.model).__name__}")
 
 
 def default_shift(height_px: float, width_px: float) -> float:

@@ -14,23 +14,17 @@ import comfy.model_sampling
 import comfy.sample
 import comfy.samplers
 import comfy.utils
-import latent_preview
 
 from ..ptdit import flow
 from ..ptdit.finite import check_step
 from .api import io
-from .comfy_model import ComfyPTDiT
+from .comfy_model import require_ptdit
 from .latents import IMAGE, MULTI_VIEW, VIDEO, batch_input, empty_latent, image_size, size_inputs
+from .previews import preview_callback
 from .schema import model_input, node_schema
 from .validation import CheckedNode
 
 OFFICIAL_SCHEDULER = "ptdit_rflow"
-
-
-def require_ptdit(model) -> None:
-    if not isinstance(getattr(model.model, "diffusion_model", None), ComfyPTDiT):
-        raise ValueError("this node needs a PT-DiT MODEL (from the PT-DiT Model Loader), got "
-                         f"{type(model.model).__name__}")
 
 
 def with_shift(model, shift: float):
@@ -74,7 +68,7 @@ def run_sampler(model, positive, negative, latent: torch.Tensor, *, seed: int, s
     latent = comfy.sample.fix_empty_latent_channels(patched, latent)
     if noise is None:
         noise = comfy.sample.prepare_noise(latent, seed)
-    callback = finite_callback(latent_preview.prepare_callback(patched, steps), model.model.ptdit_source)
+    callback = finite_callback(preview_callback(patched, steps), model.model.ptdit_source)
     disable_pbar = not comfy.utils.PROGRESS_BAR_ENABLED
     if scheduler == OFFICIAL_SCHEDULER:
         sampler = comfy.samplers.sampler_object(sampler_name)
