@@ -2,6 +2,9 @@
 workflow: PT-DiT T5 Loader -> CLIP Text Encode -> PT-DiT T2I Sampler -> VAE Decode -> Save Image."""
 from __future__ import annotations
 
+import hashlib
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -122,6 +125,13 @@ def test_text_to_image_workflow_with_stock_text_encode_vae_decode_and_save(comfy
     prompt["6"] = {"class_type": "PTDiTVAELoader", "inputs": {"vae_name": vae_file, "tiling": "auto"}}
     prompt["7"] = {"class_type": "VAEDecode", "inputs": {"samples": ["5", 0], "vae": ["6", 0]}}
     prompt["8"] = {"class_type": "SaveImage", "inputs": {"images": ["7", 0], "filename_prefix": "t2i_full"}}
+    prompt["9"] = {"class_type": "PTDiTVAEPreviews", "inputs": {"model": ["4", 0], "vae": ["6", 0]}}
+    prompt["5"]["inputs"]["model"] = ["9", 0]
     result = comfy_host.run(prompt, timeout=300)
     (image,) = _images(comfy_host, result, "8")
     assert image.size == (128, 128)
+    # The VAE's preview factors were fitted and cached in the host's user folder, keyed by the file's hash.
+    cache = json.loads((comfy_host.user_dir / "__ptdit" / "preview_factors.json").read_text())
+    digest = hashlib.sha256(comfy_host.model_path("vae", vae_file).read_bytes()).hexdigest()
+    entry = cache["vae"][digest]
+    assert entry["file"] == vae_file and len(entry["factors"]) == 4 and len(entry["bias"]) == 3
