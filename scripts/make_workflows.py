@@ -71,9 +71,15 @@ def _t2i(model: list, width: int, height: int, seed: int = 42, batch_size: int =
         "batch_size": batch_size, **sampling, "seed": seed}}
 
 
+def _vae_previews() -> dict:
+    """PT-DiT VAE Previews of the loaded model ("4") and VAE ("5"): previews in that VAE's colours."""
+    return {"class_type": "PTDiTVAEPreviews", "inputs": {"model": ["4", 0], "vae": ["5", 0]}}
+
+
 def t2i_1024() -> dict:
     return {**_text(PROMPT),
-            "6": {"class_type": "PTDiTWindowAttention", "inputs": {"model": ["4", 0], "window_attention": True,
+            "11": _vae_previews(),
+            "6": {"class_type": "PTDiTWindowAttention", "inputs": {"model": ["11", 0], "window_attention": True,
                                                                    "shift_window": "checkpoint"}},
             "7": _ratio(["6", 0], "auto", (1024, 1024, 1)),
             "8": _t2i(["7", 0], 1024, 1024),
@@ -177,7 +183,8 @@ DEMO_BATCH = 4  # images per demo T2I prompt, saved as one row
 def demo_t2i() -> dict:
     """The demo's main job: four 64 px samples of one prompt, one PNG (enlarged 4x)."""
     return {**_demo_text(DEMO_T2I_PROMPT, "t2i"),
-            "6": {"class_type": "PTDiTWindowAttention", "inputs": {"model": ["4", 0], "window_attention": True,
+            "13": _vae_previews(),
+            "6": {"class_type": "PTDiTWindowAttention", "inputs": {"model": ["13", 0], "window_attention": True,
                                                                    "shift_window": "checkpoint"}},
             "7": _ratio(["6", 0], "checkpoint", (64, 64, 1), window=(1, 2, 2)),
             "8": _t2i(["7", 0], 64, 64, batch_size=DEMO_BATCH, sampling=DEMO_SAMPLING),
