@@ -63,12 +63,14 @@ def latent_grid(height_px: int, width_px: int, frames: int = 1, vae_factor: int 
 
 
 def forward_macs(config: PTDiTConfig, latent_shape: tuple[int, ...], text_len: int,
-                 window: Optional[WindowSettings] = None) -> dict[str, int]:
+                 window: Optional[WindowSettings] = None, folded: bool = False) -> dict[str, int]:
     """Exact multiply-adds of one :class:`PTDiT` forward, split by component.
 
-    ``latent_shape`` is (B, C, H, W) or (B, C, F, H, W). Counts every matrix product (linear
-    layers, attention scores and weighted sums, the patch convolution); element-wise work
-    (norms, modulation, softmax, GELU) is not counted.
+    ``latent_shape`` is (B, C, H, W) or (B, C, F, H, W). Counts every matrix-matrix product (linear
+    layers, attention scores and weighted sums, the patch convolution); matrix-vector products (a
+    folded bias) and element-wise work (norms, modulation, softmax, GELU) are not counted. ``folded``: as a model with
+    ``fold_projections`` samples, i.e. with the two linear pairs of a block folded when a sample has
+    more (padded) tokens than the hidden size (:func:`ptdit.model.attention_then_linear`).
     """
     window = window or config.default_window()
     b = latent_shape[0]
@@ -88,6 +90,10 @@ def forward_macs(config: PTDiTConfig, latent_shape: tuple[int, ...], text_len: i
         "feed_forward": 8 * tokens * d * d,
     }
     macs = {name: b * config.num_layers * value for name, value in block.items()}
+    if folded and tokens > d:  # one GEMM fewer per pair, for the D x D x D product of the two weights
+        macs["proxy_to_visual"] += config.num_layers * (d ** 3 - b * tokens * d * d)  # one product per batch
+        if window.shift_window:
+            macs["shifted_window_attention"] += b * config.num_layers * (d ** 3 - tokens * d * d)  # per sample
     macs["patch_embed"] = b * real * d * c_in * p * p
     macs["timestep_and_modulation"] = b * (256 * d + d * d + 6 * d * d)
     macs["caption_projection"] = b * length * (config.caption_channels * d + d * d)

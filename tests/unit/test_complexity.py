@@ -37,18 +37,22 @@ def _sdpa_flops(query_shape, key_shape, value_shape, *args, out_shape=None, **kw
 _SDPA_FLOPS = {torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: _sdpa_flops}
 
 
+@pytest.mark.parametrize("folded", [False, True])
 @pytest.mark.parametrize("shape, window", [
     ((2, 4, 32, 32), None),
     ((1, 4, 20, 28), WindowSettings((1, 4, 4), (1, 2, 2))),  # padded grid, several proxies
     ((2, 4, 4, 16, 16), WindowSettings((2, 4, 4), (2, 4, 4), window_attention=False)),
+    ((2, 4, 8, 8), None),  # 16 tokens <= hidden 32: nothing folds
 ])
-def test_mac_count_is_exact(shape, window):
+def test_mac_count_is_exact(shape, window, folded):
     model = tiny_model()
+    model.fold_projections = folded
     x, t, ctx, mask = tiny_inputs(batch=shape[0])
     x = torch.randn(shape)
     with torch.no_grad(), FlopCounterMode(display=False, custom_mapping=_SDPA_FLOPS) as counter:
         model(x, t, ctx, mask, window=window)
-    assert counter.get_total_flops() == 2 * sum(forward_macs(model.config, shape, ctx.shape[1], window).values())
+    expected = forward_macs(model.config, shape, ctx.shape[1], window, folded=folded)
+    assert counter.get_total_flops() == 2 * sum(expected.values())
 
 
 @pytest.mark.parametrize("shape, window", [
