@@ -42,9 +42,9 @@ class PTDiTLatentFormat(comfy.latent_formats.LatentFormat):
     scale_factor = LATENT_SCALE
     # Default preview factors, fitted once offline to the bundled demo VAE (ptdit.vae.preview,
     # seed 0), so previews show from the first step of a session, before any VAE is loaded.
-    latent_rgb_factors = [[-0.0777, -0.0438, 0.0046], [-0.0178, -0.0293, -0.0016],
-                          [-0.0861, -0.0758, 0.0102], [0.0575, 0.0317, -0.0059]]
-    latent_rgb_factors_bias = [-0.3546, 0.2157, -0.4026]
+    latent_rgb_factors = [[-0.0819, -0.0252, 0.0027], [-0.0256, -0.0228, -0.0044],
+                          [-0.0868, -0.0495, 0.0216], [0.0585, 0.0194, -0.0161]]
+    latent_rgb_factors_bias = [-0.4024, 0.2554, -0.4471]
     taesd_decoder_name = None
 
     def __init__(self, factors: Optional[list] = None, bias: Optional[list] = None):

@@ -38,6 +38,7 @@ _QUADRANT_CENTRES = {"top left": (0.27, 0.27), "top right": (0.27, 0.73),
                      "bottom left": (0.73, 0.27), "bottom right": (0.73, 0.73)}
 _STEPS = {"left": (0.0, -1.0), "right": (0.0, 1.0), "up": (-1.0, 0.0), "down": (1.0, 0.0)}
 SHAPE_RADIUS = 0.17  # half the shape's extent, as a fraction of the image side
+T2V_TRAVEL = 0.4  # how far a T2V shape moves over the clip, as a fraction of the image side
 
 
 def t2i_labels() -> list[dict]:
@@ -100,7 +101,7 @@ def sample_t2i(rng: np.random.Generator, size: int = 64) -> tuple[np.ndarray, st
 
 
 def render_t2v(label: dict, size: int, frames: int, start: tuple[float, float] = (0.5, 0.5),
-               travel: float = 0.4) -> np.ndarray:
+               travel: float = T2V_TRAVEL) -> np.ndarray:
     """(frames, size, size, 3) clip: the shape moves ``travel`` of the side in ``label['direction']``,
     centred on ``start`` (row, col fractions) at mid-clip."""
     dy, dx = _STEPS[label["direction"]]

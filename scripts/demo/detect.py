@@ -18,6 +18,9 @@ from scripts.demo.data import COLOURS, GREY, PALETTE
 _RGB = np.array([PALETTE[c] for c in COLOURS], np.float32)  # (K, 3)
 _CHROMA = _RGB / _RGB.max(1, keepdims=True)  # brightness-free palette, for shaded solids
 FOREGROUND_DISTANCE = 0.3  # RGB distance from the background that counts as foreground
+# Largest per-channel chroma difference between T2MV views that still counts as one colour: about
+# 2.4x the largest seen on demo-VAE round trips of ground-truth orbits (0.063; the renders have 0).
+CHROMA_TOLERANCE = 0.15
 
 
 def nearest_colour(rgb: np.ndarray) -> str:
@@ -27,8 +30,7 @@ def nearest_colour(rgb: np.ndarray) -> str:
 
 def nearest_chroma(rgb: np.ndarray) -> str:
     """Palette name nearest to ``rgb`` (3,) after dividing out brightness (max channel)."""
-    chroma = rgb / max(float(rgb.max()), 1e-3)
-    return COLOURS[int(np.argmin(((_CHROMA - chroma) ** 2).sum(1)))]
+    return COLOURS[int(np.argmin(((_CHROMA - chroma(rgb)) ** 2).sum(1)))]
 
 
 def border_colour(image: np.ndarray, width: int = 2) -> np.ndarray:
@@ -84,15 +86,18 @@ def detect_t2i(image: np.ndarray) -> dict:
 
 
 def detect_t2v(clip: np.ndarray) -> dict:
-    """-> dict(colour, direction) from a (T, H, W, 3) clip: centroid of the first vs the last frame."""
+    """-> dict(colour, direction, travel) from a (T, H, W, 3) clip: centroid of the first vs the last
+    frame; ``travel`` is the centroid's shift along the detected direction as a fraction of the side."""
     background = border_colour(clip[0])
     masks = [foreground(frame, background) for frame in (clip[0], clip[-1])]
     if min(m.sum() for m in masks) < 0.01 * masks[0].size:
-        return dict(colour="none", direction="none")
+        return dict(colour="none", direction="none", travel=0.0)
     (y0, x0), (y1, x1) = [np.argwhere(m).mean(0) for m in masks]
     dy, dx = y1 - y0, x1 - x0
-    direction = ("right" if dx > 0 else "left") if abs(dx) > abs(dy) else ("down" if dy > 0 else "up")
-    return dict(colour=nearest_colour(np.median(clip[0][masks[0]], 0)), direction=direction)
+    horizontal = abs(dx) > abs(dy)
+    direction = ("right" if dx > 0 else "left") if horizontal else ("down" if dy > 0 else "up")
+    travel = abs(dx) / clip.shape[2] if horizontal else abs(dy) / clip.shape[1]
+    return dict(colour=nearest_colour(np.median(clip[0][masks[0]], 0)), direction=direction, travel=float(travel))
 
 
 def solid_kind(mask: np.ndarray) -> str:
@@ -104,13 +109,20 @@ def solid_kind(mask: np.ndarray) -> str:
     return "pyramid" if widths[: max(1, len(widths) // 5)].mean() < 0.4 * widths.max() else "cube"
 
 
-def detect_t2mv(views: np.ndarray, area_tolerance: float = 1.6) -> dict:
+def chroma(rgb: np.ndarray) -> np.ndarray:
+    """``rgb`` (3,) with brightness divided out (max channel = 1): what Lambert shading leaves unchanged."""
+    return rgb / max(float(rgb.max()), 1e-3)
+
+
+def detect_t2mv(views: np.ndarray, area_tolerance: float = 1.6, chroma_tolerance: float = CHROMA_TOLERANCE) -> dict:
     """-> dict(colour, shape, consistent) from (V, H, W, 3) views on grey.
 
-    ``consistent`` holds when every view shows the same colour and solid and the silhouette
-    areas stay within a factor ``area_tolerance`` of each other.
+    ``consistent`` holds when every view shows the same colour and solid, the median chromas of
+    the views differ by at most ``chroma_tolerance`` in every channel (one hue all round the
+    orbit, not just the same palette name), and the silhouette areas stay within a factor
+    ``area_tolerance`` of each other.
     """
-    colours, shapes, areas = [], [], []
+    colours, shapes, areas, chromas = [], [], [], []
     for view in views:
         mask = foreground(view, np.asarray(GREY, np.float32))
         areas.append(int(mask.sum()))
@@ -118,10 +130,12 @@ def detect_t2mv(views: np.ndarray, area_tolerance: float = 1.6) -> dict:
             colours.append("none")
             shapes.append("none")
             continue
-        colours.append(nearest_chroma(np.median(view[mask], 0)))
+        chromas.append(chroma(np.median(view[mask], 0)))
+        colours.append(nearest_chroma(chromas[-1]))
         shapes.append(solid_kind(mask))
     consistent = (len(set(colours)) == 1 and len(set(shapes)) == 1 and "none" not in colours
-                  and max(areas) <= area_tolerance * min(areas))
+                  and max(areas) <= area_tolerance * min(areas)
+                  and float(np.ptp(np.stack(chromas), 0).max()) <= chroma_tolerance)
     return dict(colour=max(set(colours), key=colours.count), shape=max(set(shapes), key=shapes.count),
                 consistent=consistent)
 

@@ -72,7 +72,18 @@ def generation(task: str, models: Path, samples: int = 1, steps: int = 20, cfg: 
             outputs.append(rt.decode_latents(vae, views)[:, 0].reshape(len(prompts), frames, size, size, 3))
     pixels = np.concatenate(outputs)
     truth = [dict(label, consistent=True) for label in labels] if task == "t2mv" else labels
-    return detect.score([detector(x) for x in pixels], truth, fields), pixels, labels
+    found = [detector(x) for x in pixels]
+    rates = detect.score(found, truth, fields)
+    if task == "t2v":
+        rates.update(travel_summary([f["travel"] for f in found]))
+    return rates, pixels, labels
+
+
+def travel_summary(travel) -> dict[str, float]:
+    """Median centroid travel of T2V clips (fraction of the side; the training clips travel
+    ``data.T2V_TRAVEL``) and the share of clips that travel at least a third of the frame."""
+    travel = np.asarray(travel, np.float64)
+    return dict(travel_median=float(np.median(travel)), travel_third=float((travel >= 1 / 3).mean()))
 
 
 def main(argv=None) -> None:

@@ -72,12 +72,24 @@ def vae_loss(vae: CausalVAE, x: torch.Tensor, kl_weight: float) -> tuple[torch.T
     return rec + kl_weight * kl, rec.item()
 
 
+def image_latent_drift(vae: CausalVAE, anchor: CausalVAE, x: torch.Tensor) -> torch.Tensor:
+    """Mean squared change, in DiT latent units (x 0.18215), of the posterior means of single-frame
+    pixels x (B, 3, 1, H, W) from those of the frozen ``anchor`` VAE. Keeping it small lets a
+    fine-tune learn motion in clips while the image latents, which the T2I and T2MV DiTs were
+    trained on, stay where they were (a causal VAE encodes a first frame on its own)."""
+    with torch.no_grad():
+        before = split_moments(anchor.encode_moments(x))[0]
+    return ((split_moments(vae.encode_moments(x))[0] - before) * LATENT_SCALE).pow(2).mean()
+
+
 def train_vae(args) -> None:
     rng = seed_all(args.seed)
-    vae, history = CausalVAE(rt.DEMO_VAE), []
+    vae, history, anchor = CausalVAE(rt.DEMO_VAE), [], None
     if args.init:  # continue from an earlier run (its training record is kept in the metadata)
         vae = rt.load_vae(Path(args.init)).train()
         history = rt.read_metadata(Path(args.init), "train")
+        if args.anchor > 0:
+            anchor = rt.load_vae(Path(args.init)).requires_grad_(False)
     opt = torch.optim.AdamW(vae.parameters(), lr=args.lr, weight_decay=0.0)
     start = time.time()
     for step in range(1, args.steps + 1):
@@ -86,6 +98,8 @@ def train_vae(args) -> None:
         for group in opt.param_groups:
             group["lr"] = args.lr * min(1.0, step / 50) * 0.5 * (1 + math.cos(math.pi * step / args.steps))
         loss, rec = vae_loss(vae, x, args.kl_weight)
+        if anchor is not None and not clip:
+            loss = loss + args.anchor * image_latent_drift(vae, anchor, x)
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
@@ -94,7 +108,7 @@ def train_vae(args) -> None:
             log(f"vae step {step}/{args.steps} loss {loss.item():.4f} rec {rec:.4f} {time.time() - start:.0f}s")
     save_fp16(vae, Path(args.out) / rt.VAE_FILE, VAE_METADATA_KEY, rt.DEMO_VAE.to_dict(),
               history + [dict(steps=args.steps, batch=args.batch, seed=args.seed, lr=args.lr,
-                              clip_every=args.clip_every, minutes=round((time.time() - start) / 60, 1))])
+                              clip_every=args.clip_every, anchor=args.anchor, minutes=round((time.time() - start) / 60, 1))])
 
 
 # ------------------------------------------------------------------------------------ text
@@ -165,7 +179,8 @@ def train_dit(args) -> None:
     t is uniform, then shifted with the same resolution shift the official sampler uses, so the
     training times match the sampling times; the text is dropped (empty prompt) at ``cfg_dropout``.
     Training stops after ``steps`` or ``minutes``, whichever comes first; the learning-rate schedule
-    follows the larger of the two progress fractions.
+    follows the larger of the two progress fractions. The file receives an exponential moving
+    average of the weights (``ema``); ``motion_weight`` weighs clip latents where they change.
     """
     rng = seed_all(args.seed)
     models = Path(args.out)
@@ -182,6 +197,8 @@ def train_dit(args) -> None:
         history = previous if isinstance(previous, list) else [previous]
     log(f"PT-DiT {sum(p.numel() for p in dit.parameters())} parameters")
     opt = torch.optim.AdamW(dit.parameters(), lr=args.lr, weight_decay=0.0)
+    params = list(dit.parameters())
+    ema = [p.detach().clone() for p in params]
     ratio = shift_ratio(args.size, args.size, frames)
     start, step, progress = time.time(), 0, 0.0
     while progress < 1:
@@ -196,17 +213,33 @@ def train_dit(args) -> None:
         for group in opt.param_groups:
             group["lr"] = args.lr * min(1.0, step / 100) * (0.1 + 0.45 * (1 + math.cos(math.pi * progress)))
         v = dit(xt, t, states[cond], mask[cond])[:, :4]
-        loss = (v - (x0 - noise)).pow(2).mean()
+        loss = ((v - (x0 - noise)).pow(2) * motion_weights(x0, args.motion_weight)).mean()
         opt.zero_grad()
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(dit.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
+        with torch.no_grad():
+            torch._foreach_lerp_(ema, params, 1 - min(args.ema, (1 + step) / (10 + step)))
         progress = max(step / args.steps, (time.time() - start) / 60 / args.minutes)
         if step % 100 == 0 or progress >= 1:
             log(f"{args.command} step {step}/{args.steps} loss {loss.item():.4f} {time.time() - start:.0f}s")
+    with torch.no_grad():
+        torch._foreach_copy_(params, ema)
     save_fp16(dit, models / rt.dit_file(args.command), PTDIT_METADATA_KEY, dit.config.to_dict(),
               history + [dict(steps=step, batch=args.batch, seed=args.seed, per_label=args.per_label, lr=args.lr,
+                              ema=args.ema, motion_weight=args.motion_weight,
                               minutes=round((time.time() - start) / 60, 1))])
+
+
+def motion_weights(x0: torch.Tensor, strength: float) -> torch.Tensor | float:
+    """Loss weights for (B, C, F, h, w) clip latents: 1 everywhere, plus ``strength`` x the normalised
+    change from the previous latent frame (mean over channels) on frames after the first, so the
+    places an object leaves and enters weigh more than the static background. 1 for images."""
+    if strength == 0 or x0.ndim != 5 or x0.shape[2] < 2:
+        return 1.0
+    change = (x0[:, :, 1:] - x0[:, :, :-1]).abs().mean(1, keepdim=True)  # (B, 1, F-1, h, w)
+    change = change / change.mean((2, 3, 4), keepdim=True).clamp_min(1e-6)
+    return torch.cat([torch.ones_like(change[:, :, :1]), 1 + strength * change], 2)
 
 
 def save_fp16(model: torch.nn.Module, path: Path, config_key: str, config: dict, train: list[dict]) -> None:
@@ -234,6 +267,8 @@ def main(argv=None) -> None:
     sub.choices["vae"].add_argument("--kl-weight", type=float, default=1e-4)
     sub.choices["vae"].add_argument("--init", help="continue training this VAE file")
     sub.choices["vae"].add_argument("--clip-every", type=int, default=4, help="every Nth step trains on 5-frame clips")
+    sub.choices["vae"].add_argument("--anchor", type=float, default=0.0,
+                                    help="with --init: weight that keeps image latents where the init file put them")
     for name in DIT_TASKS:
         sub.choices[name].add_argument("--steps", type=int, default=4000)
         sub.choices[name].add_argument("--minutes", type=float, default=30.0, help="wall-clock budget")
@@ -242,6 +277,10 @@ def main(argv=None) -> None:
         sub.choices[name].add_argument("--per-label", type=int, default=8)
         sub.choices[name].add_argument("--cfg-dropout", type=float, default=0.1)
         sub.choices[name].add_argument("--init", help="continue training this DiT file")
+        sub.choices[name].add_argument("--ema", type=float, default=0.999,
+                                       help="decay of the weight average that is saved (0: the last weights)")
+        sub.choices[name].add_argument("--motion-weight", type=float, default=0.0,
+                                       help="clips: extra loss weight where the latent changes between frames")
     args = parser.parse_args(argv)
     {"vae": train_vae, "text": make_text_encoder}.get(args.command, train_dit)(args)
 

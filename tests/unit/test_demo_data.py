@@ -64,6 +64,13 @@ def test_t2v_detector_reads_direction():
     assert detect.detect_t2v(reverse)["direction"] == "down"
 
 
+@pytest.mark.parametrize("travel", [0.0, 0.2, data.T2V_TRAVEL])
+def test_t2v_detector_measures_travel_as_a_share_of_the_side(travel):
+    label = dict(colour="green", shape="square", background="red", direction="left")
+    found = detect.detect_t2v(_blur(data.render_t2v(label, 64, 5, travel=travel)))
+    assert found["travel"] == pytest.approx(travel, abs=1.5 / 64), found
+
+
 def test_t2mv_detector_checks_consistency():
     rng = np.random.default_rng(3)
     samples = [data.sample_t2mv(rng, 64, 4) for _ in range(16)]
@@ -75,6 +82,12 @@ def test_t2mv_detector_checks_consistency():
     blue = data.render_t2mv(dict(colour="blue", shape="cube"), 64, 4)
     assert not detect.detect_t2mv(np.concatenate([cube[:2], pyramid[2:]]))["consistent"]
     assert not detect.detect_t2mv(np.concatenate([cube[:2], blue[2:]]))["consistent"]
+    tinted = cube.copy()  # one view's red turns orange: still nearest to red, but not one colour
+    tinted[1] = np.where(detect.foreground(cube[1], np.asarray(data.GREY, np.float32))[..., None],
+                         cube[1] * np.array([1.0, 1.5, 1.0], np.float32) + np.array([0, 0.1, 0], np.float32), cube[1])
+    assert detect.nearest_chroma(np.median(tinted[1][detect.foreground(tinted[1], np.asarray(data.GREY))], 0)) == "red"
+    assert not detect.detect_t2mv(tinted)["consistent"]
+    assert detect.detect_t2mv(tinted, chroma_tolerance=1.0)["consistent"]  # it is the hue that differs
 
 
 def test_score_counts_fields():
