@@ -16,12 +16,13 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
 from .model import CausalVAE
-from .tiling import ExactTiling, LowMemoryTiling
+from .tiling import ExactTiling, LowMemoryTiling, tile_ranges
 
 SAFETY_FACTOR = 1.25  # kernel workspaces + allocator fragmentation on top of the counted peak
 LOW_MEMORY_TILES = (64, 32, 16)  # latent tile edges tried for LowMemoryTiling, whole clip
 LOW_MEMORY_FRAMES = (8, 4, 1)  # then latent frames per temporal chunk, with the smallest tile
 EXACT_TILE = 32
+LEAN_TILES = (32, 16, 8)  # latent tile edges tried for lean ExactTiling, before LowMemoryTiling
 PROBE_LATENTS = 8  # latent edge of the calls that bytes-per-pixel figures are measured on
 
 
@@ -99,8 +100,9 @@ def peak_bytes(config, shape, dtype: torch.dtype, encode: bool, tiling=None) -> 
         raise ValueError(f"no memory model for tiling {tiling!r}")
     tile_shape = shape[:2] + (frames, min(shape[3], edge + 2 * halo), min(shape[4], edge + 2 * halo))
     tile_peak = _simulated_peak(config, tile_shape, dtype, encode)
-    tiled = tile_peak + _whole_buffers(config, shape, dtype, encode, exact=isinstance(tiling, ExactTiling))
-    return max(tiled, _head_peak(config, shape, dtype, encode))
+    lean = tiling.lean if isinstance(tiling, ExactTiling) else None  # None: no whole layer tensors
+    whole = _whole_buffers(config, shape, dtype, encode, lean, edge)
+    return max(tile_peak + whole, _head_peak(config, shape, dtype, encode))
 
 
 @functools.lru_cache(maxsize=256)
@@ -137,9 +139,13 @@ def _head_peak(config, shape, dtype, encode) -> int:
 
 
 @functools.lru_cache(maxsize=256)
-def _whole_buffers(config, shape, dtype, encode, exact: bool) -> int:
-    """Bytes of the whole-size tensors a tiled call keeps: the untiled part's input and the output
-    buffer, plus, for exact tiling, the largest input + output pair of the tiled layers."""
+def _whole_buffers(config, shape, dtype, encode, lean: bool | None, edge: int) -> int:
+    """Bytes of the whole-size tensors a tiled call keeps: the untiled part's input and the output,
+    plus, for exact tiling (``lean`` not None), what its tiled layers hold at once.
+
+    An exact layer holds its whole input and output; a lean one frees input rows while it writes
+    output rows (row of tiles r of R: (R - r) input bands and r + 1 output bands).
+    """
     vae = _meta_vae(config, dtype)
     x = torch.empty(shape, dtype=dtype, device="meta")
     with torch.no_grad():
@@ -147,14 +153,19 @@ def _whole_buffers(config, shape, dtype, encode, exact: bool) -> int:
             stages = vae.encoder.stages()
             h = x
         else:
-            stages = vae.decoder.stages()
+            stages = vae.decoder.stages(bool(lean))
             h = vae.decoder.forward_head(vae._post_quant(x))
-        untiled_part, largest_pair = h.nbytes, 0
+        untiled_part, layers = h.nbytes, 0
         for stage in stages:
             out = stage.run(h)
-            largest_pair = max(largest_pair, h.nbytes + out.nbytes)
+            if lean:
+                bands = len(tile_ranges(h.shape[3], max(edge, stage.down) // stage.down * stage.down, 0))
+                layers = max(layers, h.nbytes + out.nbytes // bands, h.nbytes // bands + out.nbytes)
+            else:
+                layers = max(layers, h.nbytes + out.nbytes)
+            edge = max(edge, stage.down) * stage.up // stage.down
             h = out
-    return (largest_pair if exact else 0) + untiled_part + h.nbytes
+    return (0 if lean is None else layers) + untiled_part + h.nbytes
 
 
 @functools.lru_cache(maxsize=64)
@@ -178,10 +189,12 @@ def encode_bytes_per_pixel(config, dtype: torch.dtype = torch.float32, frames: i
 
 def choose_tiling(config, shape, dtype, budget: int, encode: bool):
     """None (untiled) if the untiled call fits ``budget`` bytes, else :class:`ExactTiling` if it
-    fits, else the first fitting :class:`LowMemoryTiling` from large tiles over whole clips to
-    small tiles over single latent frames (the last one if nothing fits). The caller measures the
-    budget (the node layer asks ComfyUI for the free memory of the VAE's device)."""
+    fits, else lean :class:`ExactTiling` with large to small tiles (still exact), else the first
+    fitting :class:`LowMemoryTiling` from large tiles over whole clips to small tiles over single
+    latent frames (the last one if nothing fits). The caller measures the budget (the node layer
+    asks ComfyUI for the free memory of the VAE's device)."""
     candidates = [None, ExactTiling(EXACT_TILE)]
+    candidates += [ExactTiling(tile, lean=True) for tile in LEAN_TILES]
     candidates += [LowMemoryTiling(tile=tile) for tile in LOW_MEMORY_TILES]
     candidates += [LowMemoryTiling(tile=LOW_MEMORY_TILES[-1], frames=frames) for frames in LOW_MEMORY_FRAMES]
     for tiling in candidates:

@@ -134,13 +134,22 @@ class Decoder(nn.Module):
         """(B, z_channels, t, h, w) -> (B, C, t, h, w): conv_in and the mid block (with attention)."""
         return _run_mid(self.mid, self.conv_in(z))
 
-    def stages(self) -> list[Stage]:
-        """The layers after the mid block, deepest level first, each on (B, C, T, H, W) tensors."""
+    def stages(self, lean: bool = False) -> list[Stage]:
+        """The layers after the mid block, deepest level first, each on (B, C, T, H, W) tensors.
+
+        ``lean``: the last upsampler and the block after it run as one stage. The upsampler's output
+        (full-resolution features at the previous level's width) is then never stored: it is the
+        largest tensor of a decode, twice the size of any level-0 block output for the released VAE.
+        """
         stages = []
         for level in reversed(self.up):
             stages += [Stage(block) for block in level.block]
             if hasattr(level, "upsample"):
                 stages.append(Stage(level.upsample, up=2))
+        ups = [index for index, stage in enumerate(stages) if stage.up > 1]
+        if lean and ups:
+            up, block = stages[ups[-1]], stages[ups[-1] + 1]
+            stages[ups[-1]:ups[-1] + 2] = [Stage(lambda h: block.run(up.run(h)), up=up.up)]
         return stages + [Stage(self._output)]
 
     def forward_levels(self, h: torch.Tensor) -> torch.Tensor:
@@ -223,7 +232,7 @@ class CausalVAE(nn.Module):
             return self.decoder(self._post_quant(z))
         h = self.decoder.forward_head(self._post_quant(z))
         if isinstance(tiling, ExactTiling):
-            return exact_tiled(h, self.decoder.stages(), tiling, tiling.tile, self._device(), on_tile)
+            return exact_tiled(h, self.decoder.stages(tiling.lean), tiling, tiling.tile, self._device(), on_tile)
         if isinstance(tiling, LowMemoryTiling):
             return low_memory_tiled(h, self.decoder.forward_levels, tiling, encode=False,
                                     spatial_factor=self.config.spatial_factor,

@@ -3,9 +3,11 @@
 Two schemes (the official one, with visible seams, is :mod:`ptdit.reference.tiling`):
 
 * :func:`exact_tiled` runs the high-resolution part layer by layer over spatial tiles with a
-  2-sample halo. Each layer's input and output are kept whole (optionally on another device, e.g.
-  CPU RAM) and every GroupNorm uses statistics pooled over all tiles before it is applied, so the
-  result equals the untiled one up to float rounding: no seams.
+  2-sample halo. Each layer's input and output are kept as bands of tile rows (optionally on
+  another device, e.g. CPU RAM) and every GroupNorm uses statistics pooled over all tiles before
+  it is applied, so the result equals the untiled one up to float rounding: no seams. The lean
+  variant frees input rows as soon as no later tile reads them, so a layer holds about the larger
+  of its input and output instead of both.
 * :func:`low_memory_tiled` keeps nothing whole: tiles with a wide halo run through all levels,
   normalising with GroupNorm statistics pooled over all tiles in a previous pass, and are
   cross-faded. No visible seams, but a smooth deviation from the untiled result (the pooled
@@ -38,10 +40,13 @@ def _no_callback(done: int, total: int) -> None:
 class ExactTiling:
     """Seamless tiling that matches the untiled result. ``tile``: tile edge in latents (scaled to
     each layer's resolution); ``storage_device``: where whole layer inputs/outputs are kept
-    (None: the input's device; "cpu" keeps them off the accelerator)."""
+    (None: the input's device; "cpu" keeps them off the accelerator); ``lean``: free input rows
+    during each layer's last pass, and let the decoder fuse its last upsampling into the block
+    after it (see ``Decoder.stages``), for about half the memory of whole input + output pairs."""
 
     tile: int = 32
     storage_device: str | torch.device | None = None
+    lean: bool = False
 
     def __post_init__(self):
         if self.tile < 1:
@@ -60,7 +65,54 @@ class Stage:
     down: int = 1
 
 
-STAGE_HALO = 2  # two 3x3 convs at one resolution, or interpolation + conv, or a stride-2 conv
+STAGE_HALO = 2  # two 3x3 convs at one resolution, interpolation + conv, a stride-2 conv, or 2x
+# nearest upsampling + three 3x3 convs at the output resolution (a fused upsampler and block)
+
+
+class RowBands:
+    """A (B, C, T, H, W) tensor kept as bands of rows: ``[(first_row, band), ...]``, in order.
+
+    Rows before a given one can be dropped (:meth:`release_before`) once no later tile reads them.
+    """
+
+    def __init__(self, bands: list[tuple[int, torch.Tensor]], height: int):
+        self.bands = bands
+        self.height = height
+
+    @classmethod
+    def of(cls, x: torch.Tensor) -> "RowBands":
+        return cls([(0, x)], x.shape[3])
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        band = self.bands[0][1]
+        return band.shape[:3] + (self.height, band.shape[4])
+
+    @property
+    def device(self) -> torch.device:
+        return self.bands[0][1].device
+
+    def rows(self, start: int, stop: int) -> torch.Tensor:
+        """Rows [start, stop): a view when one band holds them, else a concatenated copy."""
+        if start < self.bands[0][0]:
+            raise RuntimeError(f"rows from {start} were read after being released")
+        parts = [band[:, :, :, max(start - first, 0):stop - first]
+                 for first, band in self.bands if first < stop and first + band.shape[3] > start]
+        return parts[0] if len(parts) == 1 else torch.cat(parts, dim=3)
+
+    def whole(self) -> torch.Tensor:
+        return self.rows(0, self.height)
+
+    def release_before(self, row: int) -> None:
+        """Drop rows before ``row``; a band that straddles it keeps a copy of its remaining rows."""
+        kept = []
+        for first, band in self.bands:
+            if first + band.shape[3] <= row:
+                continue
+            if first < row:
+                first, band = row, band[:, :, :, row - first:].clone()
+            kept.append((first, band))
+        self.bands = kept
 
 
 def exact_tiled(x: torch.Tensor, stages: Sequence[Stage], tiling: ExactTiling, edge: int,
@@ -71,27 +123,36 @@ def exact_tiled(x: torch.Tensor, stages: Sequence[Stage], tiling: ExactTiling, e
     tile run, counted per pass (a tiled stage makes one pass per GroupNorm it pools, plus one).
     """
     storage = torch.device(tiling.storage_device) if tiling.storage_device is not None else x.device
-    x = x.to(storage)
+    bands = RowBands.of(x.to(storage))
     for stage in stages:
-        x = _exact_stage(x, stage, max(edge, stage.down), compute_device, on_tile or _no_callback)
+        bands = _exact_stage(bands, stage, max(edge, stage.down), compute_device, tiling.lean,
+                             on_tile or _no_callback)
         edge = edge * stage.up // stage.down
-    return x
+    return bands.whole()
 
 
-def _exact_stage(x: torch.Tensor, stage: Stage, edge: int, compute_device, on_tile: TileCallback) -> torch.Tensor:
-    """One layer over tiles; each GroupNorm's statistics are pooled in a pass that stops there."""
-    frames, height, width = x.shape[2:]
+def stage_regions(size: tuple[int, int, int], stage: Stage, edge: int) -> list[TileRegion]:
+    """The tiles of one exact stage over an input of ``size`` = (T, H, W), row by row."""
+    frames, height, width = size
     edge = edge // stage.down * stage.down
     halo = -(-STAGE_HALO // stage.down) * stage.down
-    regions = [TileRegion((0, frames), rows, cols, (0, frames), core_rows, core_cols, frames)
-               for rows, core_rows in tile_ranges(height, edge, halo)
-               for cols, core_cols in tile_ranges(width, edge, halo)]
+    return [TileRegion((0, frames), rows, cols, (0, frames), core_rows, core_cols, frames)
+            for rows, core_rows in tile_ranges(height, edge, halo)
+            for cols, core_cols in tile_ranges(width, edge, halo)]
+
+
+def _exact_stage(x: RowBands, stage: Stage, edge: int, compute_device, release: bool,
+                 on_tile: TileCallback) -> RowBands:
+    """One layer over tiles; each GroupNorm's statistics are pooled in a pass that stops there.
+    The output holds one band per row of tiles; with ``release``, the last pass frees input rows
+    that no later tile reads."""
+    regions = stage_regions(x.shape[2:], stage, edge)
     if len(regions) == 1:
-        return stage.run(x.to(compute_device)).to(x.device)
+        return RowBands.of(stage.run(x.whole().to(compute_device)).to(x.device))
     known: list = []
     while True:
         shared = SharedNormStats(known, collect_from=len(known), stop_after=len(known))
-        out = None
+        out: dict[tuple[int, int], torch.Tensor] = {}
         with sharing_norm_stats(shared):
             for done, region in enumerate(regions, 1):
                 shared.begin_tile(region)
@@ -102,24 +163,29 @@ def _exact_stage(x: torch.Tensor, stage: Stage, edge: int, compute_device, on_ti
                 on_tile(done, len(regions))
                 if tile is None:
                     continue
-                if out is None:
-                    size = (height * stage.up // stage.down, width * stage.up // stage.down)
-                    out = torch.empty(tile.shape[:3] + size, dtype=tile.dtype, device=x.device)
-                _place_core(out, tile, region, stage)
-        if out is not None:  # the layer ran to the end: no GroupNorm left to pool
-            return out
+                _place_core(out, tile, region, stage, x)
+                if release:  # the layer runs to its end in this pass: later tiles start lower
+                    x.release_before(regions[done].rows[0] if done < len(regions) else x.height)
+        if out:  # the layer ran to the end: no GroupNorm left to pool
+            return RowBands([(stage.up * start // stage.down, band) for (start, _), band in out.items()],
+                            x.height * stage.up // stage.down)
         known = known + shared.pooled()
 
 
-def _place_core(out: torch.Tensor, tile: torch.Tensor, region: TileRegion, stage: Stage) -> None:
+def _place_core(out: dict, tile: torch.Tensor, region: TileRegion, stage: Stage, x: RowBands) -> None:
+    """Copy the tile's core into its row band ``out[core_rows]`` (allocated on ``x``'s device)."""
     (r0, _), (c0, _) = region.rows, region.cols
     (cr0, cr1), (cc0, cc1) = region.core_rows, region.core_cols
 
     def scale(i):
         return i * stage.up // stage.down
 
+    if region.core_rows not in out:
+        width = x.shape[4] * stage.up // stage.down
+        out[region.core_rows] = torch.empty(tile.shape[:3] + (scale(cr1) - scale(cr0), width),
+                                            dtype=tile.dtype, device=x.device)
     core = tile[..., scale(cr0) - scale(r0):scale(cr1) - scale(r0), scale(cc0) - scale(c0):scale(cc1) - scale(c0)]
-    out[..., scale(cr0):scale(cr1), scale(cc0):scale(cc1)] = core.to(out.device)
+    out[region.core_rows][..., scale(cc0):scale(cc1)] = core.to(x.device)
 
 
 # --------------------------------------------------------------------------- low-memory scheme
@@ -222,8 +288,9 @@ def low_memory_tiled(x: torch.Tensor, run: Run, tiling: LowMemoryTiling, *, spat
     return out
 
 
-def _crop(x: torch.Tensor, r: TileRegion) -> torch.Tensor:
-    return x[:, :, r.frames[0]:r.frames[1], r.rows[0]:r.rows[1], r.cols[0]:r.cols[1]]
+def _crop(x: torch.Tensor | RowBands, r: TileRegion) -> torch.Tensor:
+    rows = x.rows(*r.rows) if isinstance(x, RowBands) else x[:, :, :, r.rows[0]:r.rows[1]]
+    return rows[:, :, r.frames[0]:r.frames[1], :, r.cols[0]:r.cols[1]]
 
 
 def _axis_maps(region: TileRegion, tile_shape):

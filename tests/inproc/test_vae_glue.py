@@ -80,11 +80,32 @@ def test_tiled_decode_reports_each_tile_and_matches_untiled(vae_nodes, vae_file,
     untiled = vae.decode(z)
     assert progress_calls == []  # small enough for the free memory: untiled, no tiles
     tiled = vae.decode_tiled(z, tile_x=6, tile_y=6)
-    torch.testing.assert_close(tiled, untiled, atol=1e-5, rtol=0)
+    torch.testing.assert_close(tiled, untiled, atol=1e-4, rtol=0)  # fp32 rounding (float64: 1e-10, unit tests)
     # 12 latents in tiles of 6: 2 x 2 tiles per pass. ComfyUI 0.33 throttles what reaches the hook
     # by time, but always passes a bar's first and final update (ptdit's tests count every tile).
     assert progress_calls[0] == (1, 4) and progress_calls[-1] == (4, 4)
     assert all(total == 4 for _, total in progress_calls)
+
+
+def test_stock_vae_decode_tiles_exactly_for_the_free_memory(comfy_inproc, vae_nodes, vae_file, progress_calls,
+                                                           monkeypatch):
+    """The stock VAE Decode node under little free memory: lean exact tiles, the untiled image."""
+    from ptdit_pack.ptdit.vae.memory import SAFETY_FACTOR, choose_tiling, peak_bytes
+    from ptdit_pack.ptdit.vae.tiling import ExactTiling
+
+    vae = vae_nodes.load_ptdit_vae(str(vae_file[0]))
+    decode = comfy_inproc.nodes.VAEDecode().decode
+    z = torch.randn(1, 4, 1, 40, 40)
+    untiled = decode(vae, {"samples": z})[0]
+    assert progress_calls == []  # everything fits: untiled
+    config = vae.first_stage_model.vae.config
+    budget = int(1.01 * SAFETY_FACTOR * peak_bytes(config, z.shape, z.dtype, False, ExactTiling(16, lean=True)))
+    assert choose_tiling(config, z.shape, z.dtype, budget, encode=False) == ExactTiling(16, lean=True)
+    monkeypatch.setattr(vae_nodes, "working_budget", lambda device: budget)  # what ComfyUI would report free
+    tiled = decode(vae, {"samples": z})[0]
+    assert tiled.shape == untiled.shape == (1, 320, 320, 3)
+    torch.testing.assert_close(tiled, untiled, atol=1e-4, rtol=0)  # fp32 rounding (float64: 1e-10, unit tests)
+    assert progress_calls and all(value <= total for value, total in progress_calls)
 
 
 def test_interrupt_stops_a_tiled_decode_between_tiles(vae_nodes, vae_file, progress_calls):

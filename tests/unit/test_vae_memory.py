@@ -17,7 +17,7 @@ from tests.unit.vae_tiny import TINY, one_thread, tiny_vae  # noqa: F401 (autous
 
 REPO = Path(__file__).resolve().parents[2]
 
-TILINGS = [None, ExactTiling(tile=2), LowMemoryTiling(tile=2, halo=1, blend=1),
+TILINGS = [None, ExactTiling(tile=2), ExactTiling(tile=2, lean=True), LowMemoryTiling(tile=2, halo=1, blend=1),
            LowMemoryTiling(tile=2, halo=1, blend=1, frames=1)]
 
 
@@ -107,9 +107,11 @@ def test_bytes_per_pixel_scale_with_pixels_and_dtype():
                                            ((1, 3, 17, 512, 512), True), ((1, 3, 1, 1024, 1024), True)],
                          ids=["decode_17x512", "decode_1024", "encode_17x512", "encode_1024"])
 def test_released_vae_fits_a_4_gib_working_budget(shape, encode):
-    """A 17-frame 512² clip and a 1024² image, both ways, within 4 GiB above the weights."""
+    """A 17-frame 512² clip and a 1024² image, both ways, within 4 GiB above the weights, and
+    exactly (untiled or exact tiles: no seams, no estimated statistics)."""
     released, budget = CausalVAEConfig.released(), 4 * 2**30
     tiling = choose_tiling(released, shape, torch.float32, budget, encode)
+    assert tiling is None or isinstance(tiling, ExactTiling)
     assert peak_bytes(released, shape, torch.float32, encode, tiling) * SAFETY_FACTOR <= budget
     # tiled exactly when the untiled call would not fit
     assert (tiling is None) == (peak_bytes(released, shape, torch.float32, encode) * SAFETY_FACTOR <= budget)

@@ -6,9 +6,9 @@ import torch
 
 from ptdit.reference.tiling import ReferenceTiling, reference_chunks
 from ptdit.vae.config import CausalVAEConfig
-from ptdit.vae.memory import SAFETY_FACTOR, choose_tiling, peak_bytes
+from ptdit.vae.memory import SAFETY_FACTOR, LiveTensorBytes, choose_tiling, peak_bytes
 from ptdit.vae.model import CausalVAE
-from ptdit.vae.tiling import ExactTiling, LowMemoryTiling, _axis_weights, frame_chunks, tile_ranges
+from ptdit.vae.tiling import ExactTiling, LowMemoryTiling, RowBands, _axis_weights, frame_chunks, tile_ranges
 from tests.unit.vae_tiny import TINY, one_thread, tiny_reference_vae, tiny_vae  # noqa: F401 (autouse fixture)
 
 
@@ -47,20 +47,50 @@ def test_cross_fade_weights_sum_to_one(blend):
     torch.testing.assert_close(total, torch.ones_like(total))
 
 
+@pytest.mark.parametrize("lean", [False, True], ids=["exact", "lean"])
 @pytest.mark.parametrize("shape", [(1, 4, 1, 13, 11), (1, 4, 3, 9, 7)])
-def test_exact_tiling_matches_untiled_decode(shape):
+def test_exact_tiling_matches_untiled_decode(shape, lean):
     vae = tiny_vae()
     z = torch.randn(shape)
     untiled = vae.decode(z, tiling=None)
-    assert_matches(vae.decode(z, tiling=ExactTiling(tile=4, storage_device="cpu")), untiled)
+    for tile in (2, 3, 4):  # bands of one tile row meet every layer's halo differently
+        assert_matches(vae.decode(z, tiling=ExactTiling(tile=tile, storage_device="cpu", lean=lean)), untiled)
 
 
+def test_lean_tiling_holds_about_the_larger_of_each_layers_input_and_output():
+    vae = tiny_vae()
+    z = torch.randn(1, 4, 3, 16, 16)
+
+    def live_peak(tiling):
+        tracker = LiveTensorBytes()
+        with torch.no_grad(), tracker:
+            vae.decode_raw(z, tiling)
+        return tracker.peak
+
+    exact, lean = live_peak(ExactTiling(tile=4)), live_peak(ExactTiling(tile=4, lean=True))
+    assert lean < 0.6 * exact < 0.6 * live_peak(None)
+
+
+def test_row_bands_free_released_rows_and_refuse_to_read_them():
+    x = torch.arange(2 * 10 * 3, dtype=torch.float32).view(1, 2, 1, 10, 3)
+    bands = RowBands([(0, x[:, :, :, :4].clone()), (4, x[:, :, :, 4:].clone())], 10)
+    assert torch.equal(bands.rows(2, 7), x[:, :, :, 2:7]) and torch.equal(bands.whole(), x)
+    big = bands.bands[1][1].untyped_storage()
+    bands.release_before(6)
+    assert [(first, band.shape[3]) for first, band in bands.bands] == [(6, 4)]
+    assert bands.bands[0][1].untyped_storage().nbytes() < big.nbytes()  # a copy, not a view of the band
+    assert torch.equal(bands.rows(6, 10), x[:, :, :, 6:])
+    with pytest.raises(RuntimeError, match="released"):
+        bands.rows(5, 8)
+
+
+@pytest.mark.parametrize("lean", [False, True], ids=["exact", "lean"])
 @pytest.mark.parametrize("shape", [(1, 3, 5, 40, 56), (1, 3, 1, 44, 37)])
-def test_exact_tiling_matches_untiled_encode(shape):
+def test_exact_tiling_matches_untiled_encode(shape, lean):
     vae = tiny_vae()
     x = torch.rand(shape) * 2 - 1
     with torch.no_grad():  # raw moments: sizes that are not multiples of 8 keep the reference's floor
-        assert_matches(vae.encode_moments(x, ExactTiling(tile=2)), vae.encode_moments(x))
+        assert_matches(vae.encode_moments(x, ExactTiling(tile=2, lean=lean)), vae.encode_moments(x))
 
 
 def test_low_memory_tiling_is_exact_when_every_tile_sees_everything():
@@ -116,13 +146,19 @@ SMALL_BUDGET_LATENTS = (1, 4, 1, 40, 40)  # 320² px: low-memory tiles of 16 lat
 
 
 def test_tiling_choice_steps_down_with_the_budget():
-    shape = SMALL_BUDGET_LATENTS
-    untiled = peak_bytes(TINY, shape, torch.float32, encode=False)
-    tiles = peak_bytes(TINY, shape, torch.float32, False, LowMemoryTiling(tile=16))
-    assert tiles < untiled
-    assert choose_tiling(TINY, shape, torch.float32, 10 * untiled, encode=False) is None
-    assert choose_tiling(TINY, shape, torch.float32, int(1.01 * SAFETY_FACTOR * tiles), False) == LowMemoryTiling(tile=16)
-    assert choose_tiling(TINY, shape, torch.float32, 1, encode=False) == LowMemoryTiling(tile=16, frames=1)
+    """Released VAE, 17×512² clip: untiled, then exact tiles, then lean exact tiles from large to
+    small as the budget shrinks, and the smallest low-memory tiling when nothing fits."""
+    released, shape = CausalVAEConfig.released(), (1, 4, 5, 64, 64)
+
+    def peak(tiling):
+        return peak_bytes(released, shape, torch.float32, False, tiling)
+
+    steps = [None, ExactTiling(32), ExactTiling(32, lean=True), ExactTiling(16, lean=True), ExactTiling(8, lean=True)]
+    peaks = [peak(tiling) for tiling in steps]
+    assert peaks == sorted(peaks, reverse=True) and len(set(peaks)) == len(peaks)
+    chosen = [choose_tiling(released, shape, torch.float32, int(1.01 * SAFETY_FACTOR * p), False) for p in peaks]
+    assert chosen == steps
+    assert choose_tiling(released, shape, torch.float32, 1, encode=False) == LowMemoryTiling(tile=16, frames=1)
 
 
 class TileLog:
@@ -138,16 +174,20 @@ class TileLog:
 
 
 def test_decode_under_a_small_budget_runs_in_tiles():
-    vae = tiny_vae()
-    z = torch.randn(SMALL_BUDGET_LATENTS)
-    budget = int(1.01 * SAFETY_FACTOR * peak_bytes(TINY, z.shape, z.dtype, False, LowMemoryTiling(tile=16)))
+    vae = tiny_vae().double()  # float64: the tiled result equals the untiled one up to 1e-10, not fp32 rounding
+    z = torch.randn(SMALL_BUDGET_LATENTS, dtype=torch.float64)
+    budget = int(1.01 * SAFETY_FACTOR * peak_bytes(TINY, z.shape, z.dtype, False, ExactTiling(16, lean=True)))
     assert budget < SAFETY_FACTOR * peak_bytes(TINY, z.shape, z.dtype, encode=False)  # untiled does not fit
     tiling = choose_tiling(TINY, z.shape, z.dtype, budget, encode=False)
+    assert tiling == ExactTiling(16, lean=True)
     log = TileLog()
     out = vae.decode(z, tiling=tiling, on_tile=log)
-    assert out.shape == (1, 3, 1, 320, 320) and torch.isfinite(out).all()
-    # 40 latents in tiles of 16: 3 x 3 tiles, run in a statistics pass and the output pass.
-    assert log.calls == [(i, 18) for i in range(1, 19)]
+    assert_matches(out, vae.decode(z), rel=1e-10)
+    # every pass of every tiled layer reports its tiles in order: 40 latents in tiles of 16 are
+    # 3 x 3 tiles at every resolution
+    passes = [log.calls[i:i + 9] for i in range(0, len(log.calls), 9)]
+    assert len(log.calls) % 9 == 0 and all(p == [(i, 9) for i in range(1, 10)] for p in passes)
+    assert len(passes) > len(vae.decoder.stages(lean=True))  # GroupNorm statistics passes too
 
 
 def test_low_memory_callback_fires_once_per_tile_run_and_can_stop_the_call():
