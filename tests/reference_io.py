@@ -10,6 +10,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import pytest
 import torch
@@ -24,14 +25,16 @@ def reference_dir() -> Path:
     return Path(os.environ.get("PTDIT_REFERENCE_DIR", default)).expanduser()
 
 
-def _kind(path: Path) -> str | None:
+def _sidecar(path: Path) -> dict:
     sidecar = path.with_suffix(".json")
-    return json.loads(sidecar.read_text()).get("kind") if sidecar.exists() else None
+    return json.loads(sidecar.read_text()) if sidecar.exists() else {}
 
 
-def reference_files(subdir: str, suffix: str = ".safetensors", kind: str | None = None) -> list:
+def reference_files(subdir: str, suffix: str = ".safetensors", kind: str | None = None,
+                    where: Callable[[dict], bool] | None = None) -> list:
     """``pytest.param`` for every ``*suffix`` file in ``$PTDIT_REFERENCE_DIR/subdir`` (id = stem),
-    optionally only those whose sidecar JSON has ``"kind": kind``.
+    optionally only those whose sidecar JSON has ``"kind": kind``, or for which ``where(sidecar)``
+    holds.
 
     When nothing is found a single ``None`` parameter stands in, which :func:`require` turns into a
     skip (locally) or a failure (CI) naming the directory that was searched.
@@ -39,7 +42,9 @@ def reference_files(subdir: str, suffix: str = ".safetensors", kind: str | None 
     folder = reference_dir() / subdir
     files = sorted(folder.glob(f"*{suffix}")) if folder.is_dir() else []
     if kind is not None:
-        files = [f for f in files if _kind(f) == kind]
+        files = [f for f in files if _sidecar(f).get("kind") == kind]
+    if where is not None:
+        files = [f for f in files if where(_sidecar(f))]
     if not files:
         return [pytest.param(None, id=f"missing-{subdir}", marks=pytest.mark.reference)]
     return [pytest.param(p, id=p.stem, marks=pytest.mark.reference) for p in files]

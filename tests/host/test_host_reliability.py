@@ -190,6 +190,8 @@ CASES = [
     bogus("window", "shift_window"),
     bogus("vae", "vae_name"),
     bogus("vae", "tiling"),
+    Case("vae-memory-limit-negative", inputs("vae", memory_limit_gb=-1.0), "rejected", "vae",
+         ("memory_limit_gb=-1", "outside")),
     bogus("t5", "text_encoder"),
     bogus("t5", "tokenizer"),
     bogus("t5", "device"),

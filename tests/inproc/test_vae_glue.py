@@ -87,25 +87,36 @@ def test_tiled_decode_reports_each_tile_and_matches_untiled(vae_nodes, vae_file,
     assert all(total == 4 for _, total in progress_calls)
 
 
-def test_stock_vae_decode_tiles_exactly_for_the_free_memory(comfy_inproc, vae_nodes, vae_file, progress_calls,
-                                                           monkeypatch):
-    """The stock VAE Decode node under little free memory: lean exact tiles, the untiled image."""
+@pytest.mark.parametrize("limited_by", ["memory_limit_gb", "free_memory"])
+def test_stock_vae_decode_tiles_exactly_within_the_budget(comfy_inproc, vae_nodes, vae_file, progress_calls,
+                                                         monkeypatch, limited_by):
+    """The stock VAE Decode node with a small budget, from the loader's memory limit or from what
+    ComfyUI reports free: lean exact tiles, and the untiled image."""
     from ptdit_pack.ptdit.vae.memory import SAFETY_FACTOR, choose_tiling, peak_bytes
     from ptdit_pack.ptdit.vae.tiling import ExactTiling
 
-    vae = vae_nodes.load_ptdit_vae(str(vae_file[0]))
     decode = comfy_inproc.nodes.VAEDecode().decode
     z = torch.randn(1, 4, 1, 40, 40)
-    untiled = decode(vae, {"samples": z})[0]
+    untiled = decode(vae_nodes.load_ptdit_vae(str(vae_file[0])), {"samples": z})[0]
     assert progress_calls == []  # everything fits: untiled
-    config = vae.first_stage_model.vae.config
+    config = vae_nodes.load_ptdit_vae(str(vae_file[0])).first_stage_model.vae.config
     budget = int(1.01 * SAFETY_FACTOR * peak_bytes(config, z.shape, z.dtype, False, ExactTiling(16, lean=True)))
     assert choose_tiling(config, z.shape, z.dtype, budget, encode=False) == ExactTiling(16, lean=True)
-    monkeypatch.setattr(vae_nodes, "working_budget", lambda device: budget)  # what ComfyUI would report free
+    if limited_by == "memory_limit_gb":
+        vae = vae_nodes.load_ptdit_vae(str(vae_file[0]), "auto", budget / 2**30)
+    else:
+        vae = vae_nodes.load_ptdit_vae(str(vae_file[0]))
+        monkeypatch.setattr(vae_nodes.mm, "get_free_memory", lambda *args, **kwargs: budget)
     tiled = decode(vae, {"samples": z})[0]
     assert tiled.shape == untiled.shape == (1, 320, 320, 3)
     torch.testing.assert_close(tiled, untiled, atol=1e-4, rtol=0)  # fp32 rounding (float64: 1e-10, unit tests)
-    assert progress_calls and all(value <= total for value, total in progress_calls)
+    # lean 16-latent tiles: 3 x 3 tiles in every pass of every tiled layer
+    assert progress_calls and {total for _, total in progress_calls} == {9}
+
+
+def test_memory_limit_must_not_be_negative(vae_nodes, vae_file):
+    with pytest.raises(ValueError, match="memory_limit_gb"):
+        vae_nodes.load_ptdit_vae(str(vae_file[0]), "auto", -1.0)
 
 
 def test_interrupt_stops_a_tiled_decode_between_tiles(vae_nodes, vae_file, progress_calls):
