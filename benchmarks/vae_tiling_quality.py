@@ -142,6 +142,8 @@ def main() -> None:
             "low_memory": (low, low_bands),
             "low_memory_2_passes": (LowMemoryTiling(tile=args.tile, stats_passes=2), low_bands),
             "exact": (ExactTiling(tile=args.tile), join_bands(args.size, args.tile * SPATIAL_FACTOR, 2, 2)),
+            "exact_lean": (ExactTiling(tile=args.tile, lean=True),
+                           join_bands(args.size, args.tile * SPATIAL_FACTOR, 2, 2)),
         }
         report = {"config": vars(args), "latent": list(mean.shape), "schemes": {}}
         for name, (tiling, bands) in schemes.items():

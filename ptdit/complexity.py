@@ -90,7 +90,7 @@ def forward_macs(config: PTDiTConfig, latent_shape: tuple[int, ...], text_len: i
         "feed_forward": 8 * tokens * d * d,
     }
     macs = {name: b * config.num_layers * value for name, value in block.items()}
-    if folded and tokens > d:  # one GEMM fewer per pair, for the D x D x D product of the two weights
+    if folded and config.folds_projections(tokens):  # one GEMM fewer per pair, for the D x D x D product of the two weights
         macs["proxy_to_visual"] += config.num_layers * (d ** 3 - b * tokens * d * d)  # one product per batch
         if window.shift_window:
             macs["shifted_window_attention"] += b * config.num_layers * (d ** 3 - tokens * d * d)  # per sample

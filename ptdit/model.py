@@ -81,8 +81,9 @@ def apply_affine(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> t
 
 
 def attention_then_linear(attention: Attention, linear: nn.Module, gate: Optional[torch.Tensor], fold: bool,
-                          *args, **kwargs) -> torch.Tensor:
-    """``linear(gate * attention(*args, **kwargs))`` -> (B, S, D); gate (B, 1, D) or None for 1.
+                          inplace: bool, *args, **kwargs) -> torch.Tensor:
+    """``linear(gate * attention(*args, **kwargs))`` -> (B, S, D); gate (B, 1, D) or None for 1, applied
+    in place on the attention output when ``inplace`` (no graph recorded).
 
     The attention's output projection and ``linear`` are two affine maps in a row. With ``fold`` they
     run as one GEMM of their product (:func:`folded_linears`): one D³ product per call (per sample with
@@ -94,7 +95,7 @@ def attention_then_linear(attention: Attention, linear: nn.Module, gate: Optiona
                             *folded_linears(attention.to_out[0], linear, gate))
     a = attention(*args, **kwargs)
     if gate is not None:
-        a = a * gate if torch.is_grad_enabled() else a.mul_(gate)
+        a = a.mul_(gate) if inplace else a * gate
     return linear(a)
 
 
@@ -143,7 +144,7 @@ class PTDiTBlock(nn.Module):
         proxies = layout.proxies(x)
         p = self.proxy_norm1(proxies)
         proxies = proxies + self.proxy_attn1(p, bias=layout.proxy_bias, attention_fn=attn)
-        x = x + attention_then_linear(self.pvisual_attn2, self.linear_1_visual, None, ctx.fold_projections,
+        x = x + attention_then_linear(self.pvisual_attn2, self.linear_1_visual, None, ctx.fold_projections, inplace,
                                       self.norm_before(x), self.proxy_cross_norm(proxies),
                                       bias=layout.proxy_bias, attention_fn=attn)
 
@@ -158,7 +159,7 @@ class PTDiTBlock(nn.Module):
             y = modulated_norm(self.shift_window_norm, x, shift_sw, scale_sw)[:, layout.shift_index]
             # Gate and linear_2 act per token, so they run in shifted order; index_add scatters the result
             # back (token shift_index[i] receives row i), which is the unshift and the residual add in one.
-            z = attention_then_linear(self.attn3, self.linear_2, gate_sw, ctx.fold_projections, y,
+            z = attention_then_linear(self.attn3, self.linear_2, gate_sw, ctx.fold_projections, inplace, y,
                                       bias=ctx.shift_bias, windows=layout.num_windows, attention_fn=attn)
             x = x.index_add_(1, layout.shift_index, z) if inplace else x.index_add(1, layout.shift_index, z)
 
@@ -275,7 +276,7 @@ class PTDiT(nn.Module):
         text_bias = None
         if context_mask is not None:
             text_bias = ((1 - context_mask.to(dtype)) * MASKED)[:, None, None, :]
-        fold = self.fold_projections and not torch.is_grad_enabled() and layout.tokens > self.config.hidden_size
+        fold = self.fold_projections and not torch.is_grad_enabled() and self.config.folds_projections(layout.tokens)
         ctx = BlockContext(layout, window_bias, shift_bias, modulation, self.caption_projection(context.to(dtype)),
                            text_bias, attention_fn or self.attention_fn, fold)
 

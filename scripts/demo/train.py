@@ -10,6 +10,7 @@ Run from the repository root; outputs go to ``demo_models/`` (see ``scripts/demo
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import math
 import time
@@ -89,7 +90,7 @@ def train_vae(args) -> None:
         vae = rt.load_vae(Path(args.init)).train()
         history = rt.read_metadata(Path(args.init), "train")
         if args.anchor > 0:
-            anchor = rt.load_vae(Path(args.init)).requires_grad_(False)
+            anchor = copy.deepcopy(vae).eval().requires_grad_(False)
     opt = torch.optim.AdamW(vae.parameters(), lr=args.lr, weight_decay=0.0)
     start = time.time()
     for step in range(1, args.steps + 1):
@@ -199,6 +200,7 @@ def train_dit(args) -> None:
     opt = torch.optim.AdamW(dit.parameters(), lr=args.lr, weight_decay=0.0)
     params = list(dit.parameters())
     ema = [p.detach().clone() for p in params]
+    weights = motion_weights(latents, args.motion_weight)  # the data set is fixed: once, not per step
     ratio = shift_ratio(args.size, args.size, frames)
     start, step, progress = time.time(), 0, 0.0
     while progress < 1:
@@ -213,18 +215,20 @@ def train_dit(args) -> None:
         for group in opt.param_groups:
             group["lr"] = args.lr * min(1.0, step / 100) * (0.1 + 0.45 * (1 + math.cos(math.pi * progress)))
         v = dit(xt, t, states[cond], mask[cond])[:, :4]
-        loss = ((v - (x0 - noise)).pow(2) * motion_weights(x0, args.motion_weight)).mean()
+        loss = ((v - (x0 - noise)).pow(2) * (weights[pick] if torch.is_tensor(weights) else weights)).mean()
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         with torch.no_grad():
-            torch._foreach_lerp_(ema, params, 1 - min(args.ema, (1 + step) / (10 + step)))
+            for average, param in zip(ema, params):
+                average.lerp_(param, 1 - min(args.ema, (1 + step) / (10 + step)))
         progress = max(step / args.steps, (time.time() - start) / 60 / args.minutes)
         if step % 100 == 0 or progress >= 1:
             log(f"{args.command} step {step}/{args.steps} loss {loss.item():.4f} {time.time() - start:.0f}s")
     with torch.no_grad():
-        torch._foreach_copy_(params, ema)
+        for param, average in zip(params, ema):
+            param.copy_(average)
     save_fp16(dit, models / rt.dit_file(args.command), PTDIT_METADATA_KEY, dit.config.to_dict(),
               history + [dict(steps=step, batch=args.batch, seed=args.seed, per_label=args.per_label, lr=args.lr,
                               ema=args.ema, motion_weight=args.motion_weight,
