@@ -116,7 +116,8 @@ class WindowLayout:
 
     Tokens live in window-major order (B, N, D) with N = Nw*n over the *padded* grid. Attributes:
     ``grid`` (F, H, W) real, ``padded`` (F', H', W') multiples of the window, ``tokens`` N, ``shift_index``
-    (N,) the permutation into shifted-window order (shifted position -> token), ``proxy_bias``
+    (N,) the permutation into shifted-window order (shifted position -> token), ``num_proxies`` P
+    (proxy tokens per sample), ``proxy_bias``
     (1, 1, 1, Nw*np) or None, ``proxy_count`` (1, Nw, sh, sw, 1) valid tokens per proxy (None
     without padding) and ``valid`` (N,) bool real-token mask (None without padding). Window biases
     come from :meth:`window_bias` / :meth:`shift_bias` for a given batch size.
@@ -134,6 +135,8 @@ class WindowLayout:
             * (self.padded[2] // self.window[2])
         f, h, w = self.padded
         self.tokens = f * h * w
+        sh, sw = settings.proxies_per_window
+        self.num_proxies = self.num_windows * sh * sw
 
         valid = torch.zeros(f, h, w, dtype=torch.bool)
         valid[: grid[0], : grid[1], : grid[2]] = True

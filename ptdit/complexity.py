@@ -70,7 +70,9 @@ def forward_macs(config: PTDiTConfig, latent_shape: tuple[int, ...], text_len: i
     layers, attention scores and weighted sums, the patch convolution); matrix-vector products (a
     folded bias) and element-wise work (norms, modulation, softmax, GELU) are not counted. ``folded``: as a model with
     ``fold_projections`` samples, i.e. with the two linear pairs of a block folded when a sample has
-    more (padded) tokens than the hidden size (:func:`ptdit.model.attention_then_linear`).
+    more (padded) tokens than the hidden size (:func:`ptdit.model.attention_then_linear`), and the
+    proxy-to-visual attention run through the proxies when heads x proxies is below the hidden size
+    (:func:`ptdit.model.attention_through_proxies`).
     """
     window = window or config.default_window()
     b = latent_shape[0]
@@ -90,8 +92,14 @@ def forward_macs(config: PTDiTConfig, latent_shape: tuple[int, ...], text_len: i
         "feed_forward": 8 * tokens * d * d,
     }
     macs = {name: b * config.num_layers * value for name, value in block.items()}
-    if folded and config.folds_projections(tokens):  # one GEMM fewer per pair, for the D x D x D product of the two weights
-        macs["proxy_to_visual"] += config.num_layers * (d ** 3 - b * tokens * d * d)  # one product per batch
+    if folded and config.folds_projections(tokens):
+        if config.folds_through_proxies(tokens, proxies):
+            # per sample: the proxies' keys and values, s K_h Wq_h, V_h Wo_h^T and its product with W1
+            # (proxy side), then the scores and the weighted sum of all heads, two GEMMs over heads x proxies
+            hp = config.num_heads * proxies
+            macs["proxy_to_visual"] = b * config.num_layers * (4 * proxies * d * d + hp * d * d + 2 * tokens * d * hp)
+        else:  # one GEMM fewer for the pair, for the D³ product of the two weights, once per batch
+            macs["proxy_to_visual"] += config.num_layers * (d ** 3 - b * tokens * d * d)
         if window.shift_window:
             macs["shifted_window_attention"] += b * config.num_layers * (d ** 3 - tokens * d * d)  # per sample
     macs["patch_embed"] = b * real * d * c_in * p * p

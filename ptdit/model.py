@@ -30,6 +30,7 @@ class BlockContext:
     text_bias: Optional[torch.Tensor]  # (B, 1, 1, L) additive, or None
     attention_fn: AttentionFn
     fold_projections: bool = False  # see attention_then_linear
+    through_proxies: bool = False  # see attention_through_proxies
 
 
 class FeedForward(nn.Module):
@@ -99,6 +100,39 @@ def attention_then_linear(attention: Attention, linear: nn.Module, gate: Optiona
     return linear(a)
 
 
+def attention_through_proxies(attention: Attention, linear: nn.Module, x: torch.Tensor, proxies: torch.Tensor,
+                              bias: Optional[torch.Tensor]) -> torch.Tensor:
+    """``linear(attention(x, proxies, bias))`` -> (B, N, D) for x (B, N, D) queries and few proxy keys
+    (B, P, D); bias (1, 1, 1, P) additive or None. Reads the weights directly, like folding.
+
+    Per head h (d channels, scale s = d^-1/2) the scores are (x Wq_h^T + bq_h) K_h^T s
+    = x (s K_h Wq_h)^T + s bq_h K_h^T, so the scores of all heads are one (N, D) x (D, H·P) GEMM against
+    proxy-side matrices; and ``linear(to_out(concat_h A_h V_h))`` = sum_h A_h (V_h Wo_h^T W1^T) + W1 bo + b1
+    is one (N, H·P) x (H·P, D) GEMM. That is 2·N·D·H·P multiply-adds in place of 3·N·D² + 2·N·P·D
+    (query projection, attention, folded output pair); the proxy-side products cost (H + 2)·P·D².
+    Worth it when H·P < D (:meth:`PTDiTConfig.folds_through_proxies`).
+    """
+    b, n, dim = x.shape
+    heads, p = attention.heads, proxies.shape[1]
+    head_dim = dim // heads
+    to_q, to_out = attention.to_q, attention.to_out[0]
+    k = attention.to_k(proxies).view(b, p, heads, head_dim).transpose(1, 2).float()  # (B, H, P, d)
+    v = attention.to_v(proxies).view(b, p, heads, head_dim).transpose(1, 2).float()
+    scale = head_dim ** -0.5
+    keys = (k @ to_q.weight.float().view(heads, head_dim, dim)).mul_(scale)  # (B, H, P, D): s K_h Wq_h
+    key_bias = (k * to_q.bias.float().view(1, heads, 1, head_dim)).sum(-1).mul_(scale)  # (B, H, P)
+    if bias is not None:
+        key_bias = key_bias + bias.float().reshape(1, 1, p)
+    values = v @ to_out.weight.float().view(dim, heads, head_dim).permute(1, 2, 0)  # (B, H, P, D): V_h Wo_h^T
+    values = F.linear(values.reshape(b, heads * p, dim), linear.weight.float())  # (B, H·P, D)
+    out_bias = linear.weight.float() @ to_out.bias.float() + linear.bias.float()  # (D,): W1 bo + b1
+    dtype = x.dtype
+    scores = torch.baddbmm(key_bias.to(dtype).reshape(b, 1, heads * p), x,
+                           keys.to(dtype).reshape(b, heads * p, dim).transpose(1, 2))  # (B, N, H·P)
+    weights = scores.view(b, n, heads, p).softmax(-1).view(b, n, heads * p)
+    return torch.baddbmm(out_bias.to(dtype), weights, values.to(dtype))
+
+
 class PTDiTBlock(nn.Module):
     """One block: GIIM (proxy self-attention + proxy->visual injection), TCM (window and
     shifted-window attention), text cross-attention and FFN with adaLN-single modulation."""
@@ -144,9 +178,13 @@ class PTDiTBlock(nn.Module):
         proxies = layout.proxies(x)
         p = self.proxy_norm1(proxies)
         proxies = proxies + self.proxy_attn1(p, bias=layout.proxy_bias, attention_fn=attn)
-        x = x + attention_then_linear(self.pvisual_attn2, self.linear_1_visual, None, ctx.fold_projections, inplace,
-                                      self.norm_before(x), self.proxy_cross_norm(proxies),
-                                      bias=layout.proxy_bias, attention_fn=attn)
+        if ctx.through_proxies:
+            x = x + attention_through_proxies(self.pvisual_attn2, self.linear_1_visual, self.norm_before(x),
+                                              self.proxy_cross_norm(proxies), layout.proxy_bias)
+        else:
+            x = x + attention_then_linear(self.pvisual_attn2, self.linear_1_visual, None, ctx.fold_projections,
+                                          inplace, self.norm_before(x), self.proxy_cross_norm(proxies),
+                                          bias=layout.proxy_bias, attention_fn=attn)
 
         # Texture Complement Module.
         if layout.settings.window_attention:
@@ -277,8 +315,9 @@ class PTDiT(nn.Module):
         if context_mask is not None:
             text_bias = ((1 - context_mask.to(dtype)) * MASKED)[:, None, None, :]
         fold = self.fold_projections and not torch.is_grad_enabled() and self.config.folds_projections(layout.tokens)
+        through_proxies = fold and self.config.folds_through_proxies(layout.tokens, layout.num_proxies)
         ctx = BlockContext(layout, window_bias, shift_bias, modulation, self.caption_projection(context.to(dtype)),
-                           text_bias, attention_fn or self.attention_fn, fold)
+                           text_bias, attention_fn or self.attention_fn, fold, through_proxies)
 
         h = layout.to_windows(tokens)
         for i, block in enumerate(self.transformer_blocks):

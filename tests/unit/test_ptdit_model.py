@@ -283,3 +283,42 @@ def test_projections_fold_only_when_it_saves_work():
     x, t, ctx, mask = tiny_inputs(batch=1, height=8, width=8)  # 4 x 4 = 16 tokens <= hidden 32
     _, calls = _linear_2_calls(model, x, t, ctx, mask)
     assert calls == 2
+
+
+def _query_projections(model, *inputs, **kwargs) -> tuple[torch.Tensor, int]:
+    """The model's output and how often the proxy-to-visual attention projected its queries as a module."""
+    calls = []
+    handles = [block.pvisual_attn2.to_q.register_forward_hook(lambda *_: calls.append(1))
+               for block in model.transformer_blocks]
+    out = model(*inputs, **kwargs)
+    for handle in handles:
+        handle.remove()
+    return out, len(calls)
+
+
+def test_proxy_attention_through_the_proxies_equals_the_layers():
+    """With fewer proxy keys over all heads than the hidden size (2 heads x 8 proxies < 32) and more
+    tokens than it, sampling moves the proxy-to-visual query and output projections onto the proxies
+    (the tokens' queries are never projected); proxies made only of padding stay masked."""
+    model = tiny_model()
+    window = WindowSettings((1, 8, 8), (1, 4, 4))
+    x, t, ctx, mask = tiny_inputs(batch=2, height=18, width=16)  # 9 x 8 tokens, padded to 16 x 8 = 128
+    layout = model.layout((1, 9, 8), window, x.device, x.dtype)
+    assert layout.num_proxies == 8 and bool((layout.proxy_bias < 0).any())  # row 8 alone in its window
+    t = torch.tensor([900.0, 50.0])
+    with torch.no_grad():
+        through, calls = _query_projections(model, x, t, ctx, mask, window=window)
+        assert calls == 0
+        model.fold_projections = False
+        layered, calls = _query_projections(model, x, t, ctx, mask, window=window)
+    assert calls == 2
+    torch.testing.assert_close(through, layered, atol=1e-5, rtol=1e-5)
+
+
+def test_proxy_attention_runs_layered_when_the_proxies_are_many():
+    """2 heads x 16 proxies is not below the hidden size 32: the query projection runs as a layer."""
+    model = tiny_model()
+    x, t, ctx, mask = tiny_inputs(batch=1, height=32, width=32)  # 16 x 16 tokens, 16 windows of (1, 4, 4)
+    with torch.no_grad():
+        _, calls = _query_projections(model, x, t, ctx, mask)
+    assert calls == 2
