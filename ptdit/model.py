@@ -120,7 +120,9 @@ def attention_through_proxies(attention: Attention, linear: nn.Module, x: torch.
     v = attention.to_v(proxies).view(b, p, heads, head_dim).transpose(1, 2).float()
     scale = head_dim ** -0.5
     keys = (k @ to_q.weight.float().view(heads, head_dim, dim)).mul_(scale)  # (B, H, P, D): s K_h Wq_h
-    key_bias = (k * to_q.bias.float().view(1, heads, 1, head_dim)).sum(-1).mul_(scale)  # (B, H, P)
+    key_bias = k.new_zeros(b, heads, p)  # (B, H, P): s bq_h K_h^T
+    if to_q.bias is not None:
+        key_bias = (k * to_q.bias.float().view(1, heads, 1, head_dim)).sum(-1).mul_(scale)
     if bias is not None:
         key_bias = key_bias + bias.float().reshape(1, 1, p)
     values = v @ to_out.weight.float().view(dim, heads, head_dim).permute(1, 2, 0)  # (B, H, P, D): V_h Wo_h^T
@@ -221,8 +223,10 @@ class PTDiT(nn.Module):
     Returns (B, out_channels, [F,] H, W) float32.
 
     ``fold_projections``: when sampling (no autograd) with more tokens per sample than the hidden size,
-    run each pair of consecutive linear layers as one GEMM (:func:`attention_then_linear`). It reads the
-    weights directly, so a host whose layers cast or patch weights per call passes False.
+    run each pair of consecutive linear layers as one GEMM (:func:`attention_then_linear`), and with few
+    proxies the proxy-to-token attention through the proxies (:func:`attention_through_proxies`, which
+    computes its own softmax instead of calling ``attention_fn``). It reads the weights directly, so a
+    host whose layers cast or patch weights per call passes False.
     """
 
     def __init__(self, config: PTDiTConfig, dtype=None, device=None, operations=nn,

@@ -322,3 +322,16 @@ def test_proxy_attention_runs_layered_when_the_proxies_are_many():
     with torch.no_grad():
         _, calls = _query_projections(model, x, t, ctx, mask)
     assert calls == 2
+
+
+def test_proxy_attention_through_the_proxies_without_attention_biases():
+    """A checkpoint without q/k/v biases (attention_bias=False) takes the same path."""
+    model = tiny_model(attention_bias=False)
+    window = WindowSettings((1, 8, 8), (1, 4, 4))
+    x, t, ctx, mask = tiny_inputs(batch=1, height=32, width=16)  # 16 x 8 tokens: 2 windows, 8 proxies
+    with torch.no_grad():
+        through, calls = _query_projections(model, x, t, ctx, mask, window=window)
+        assert calls == 0
+        model.fold_projections = False
+        layered, _ = _query_projections(model, x, t, ctx, mask, window=window)
+    torch.testing.assert_close(through, layered, atol=1e-5, rtol=1e-5)
