@@ -44,7 +44,7 @@ def _text(positive: str, transformer: str = TRANSFORMER, text_encoder: str = TEX
         "2": {"class_type": "CLIPTextEncode", "inputs": {"clip": ["1", 0], "text": positive}},
         "3": {"class_type": "CLIPTextEncode", "inputs": {"clip": ["1", 0], "text": ""}},
         "4": {"class_type": "PTDiTModelLoader", "inputs": {"model_name": transformer, "weight_dtype": "default"}},
-        "5": {"class_type": "PTDiTVAELoader", "inputs": {"vae_name": vae, "tiling": "auto"}},
+        "5": {"class_type": "PTDiTVAELoader", "inputs": {"vae_name": vae, "tiling": "auto", "memory_limit_gb": 0.0}},
     }
 
 
