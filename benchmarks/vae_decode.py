@@ -35,7 +35,7 @@ sys.path.insert(0, ROOT)
 from ptdit.reference.tiling import ReferenceTiling  # noqa: E402
 from ptdit.reference.vae import ReferenceCausalVAE  # noqa: E402
 from ptdit.vae.config import CausalVAEConfig  # noqa: E402
-from ptdit.vae.memory import SAFETY_FACTOR, choose_tiling, peak_bytes  # noqa: E402
+from ptdit.vae.memory import SAFETY_FACTOR, peak_bytes  # noqa: E402
 from ptdit.vae.model import CausalVAE  # noqa: E402
 from ptdit.vae.tiling import ExactTiling, LowMemoryTiling  # noqa: E402
 
@@ -45,16 +45,7 @@ MODES = {
     "reference": ReferenceTiling(),
     "exact": ExactTiling(tile=32),
     "low_memory": LowMemoryTiling(tile=32),
-    "budget_4gib": "chosen",
 }
-BUDGET = 4 * 2**30  # budget_4gib: the tiling the VAE nodes choose when ComfyUI reports 4 GiB free
-
-
-def tiling_for(mode: str, config: CausalVAEConfig, case: str):
-    """The tiling a mode runs: fixed, or what ``choose_tiling`` picks for :data:`BUDGET`."""
-    if MODES[mode] == "chosen":
-        return choose_tiling(config, CASES[case], torch.float32, BUDGET, encode=False)
-    return MODES[mode]
 
 
 def rss_bytes() -> int:
@@ -72,7 +63,7 @@ def run_one(case: str, mode: str, threads: int, output: str) -> dict:
     before = rss_bytes()
     start = time.perf_counter()
     with torch.no_grad():
-        pixels = vae.decode_raw(z, tiling=tiling_for(mode, config, case))
+        pixels = vae.decode_raw(z, tiling=MODES[mode])
     seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     torch.save(pixels, output)
@@ -101,9 +92,9 @@ def main() -> None:
                     tile = MODES[mode]
                     shape = shape[:2] + (min(shape[2], tile.tile_latent_min_size_t),
                                          *(min(n, tile.tile_latent_min_size) for n in shape[3:]))
-                tiling = None if mode == "reference" else tiling_for(mode, config, case)
-                estimate = peak_bytes(config, shape, torch.float32, False, tiling)
-                row = {"case": case, "mode": mode, "tiling": repr(tiling), "estimate_gib": estimate / 2**30}
+                estimate = peak_bytes(config, shape, torch.float32, False,
+                                      None if mode == "reference" else MODES[mode])
+                row = {"case": case, "mode": mode, "estimate_gib": estimate / 2**30}
                 if estimate * SAFETY_FACTOR + weights > 0.8 * psutil.virtual_memory().available:
                     row["skipped"] = "estimate does not fit in the available RAM"
                 else:

@@ -93,7 +93,7 @@ def forward_macs(config: PTDiTConfig, latent_shape: tuple[int, ...], text_len: i
     }
     macs = {name: b * config.num_layers * value for name, value in block.items()}
     if folded and config.folds_projections(tokens):
-        if config.folds_through_proxies(tokens, proxies):
+        if config.folds_through_proxies(proxies):
             # per sample: the proxies' keys and values, s K_h Wq_h, V_h Wo_h^T and its product with W1
             # (proxy side), then the scores and the weighted sum of all heads, two GEMMs over heads x proxies
             hp = config.num_heads * proxies

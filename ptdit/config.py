@@ -87,11 +87,12 @@ class PTDiTConfig:
         sample has more tokens than the hidden size D."""
         return tokens > self.hidden_size
 
-    def folds_through_proxies(self, tokens: int, proxies: int) -> bool:
-        """Whether the proxy-to-visual attention also moves its query and output projections onto the
-        proxies (:func:`ptdit.model.attention_through_proxies`): when projections fold and all heads'
-        proxy keys together (heads x proxies) are fewer than the hidden size."""
-        return self.folds_projections(tokens) and self.num_heads * proxies < self.hidden_size
+    def folds_through_proxies(self, proxies: int) -> bool:
+        """Whether, where projections fold (:meth:`folds_projections`), the proxy-to-visual attention
+        also moves its query and output projections onto the proxies
+        (:func:`ptdit.model.attention_through_proxies`): when all heads' proxy keys together (heads x
+        proxies) are fewer than the hidden size."""
+        return self.num_heads * proxies < self.hidden_size
 
     def default_window(self) -> "WindowSettings":
         return WindowSettings(self.compress_ratios, self.proxy_ratios, True, self.shift_window)

@@ -319,7 +319,7 @@ class PTDiT(nn.Module):
         if context_mask is not None:
             text_bias = ((1 - context_mask.to(dtype)) * MASKED)[:, None, None, :]
         fold = self.fold_projections and not torch.is_grad_enabled() and self.config.folds_projections(layout.tokens)
-        through_proxies = fold and self.config.folds_through_proxies(layout.tokens, layout.num_proxies)
+        through_proxies = fold and self.config.folds_through_proxies(layout.num_proxies)
         ctx = BlockContext(layout, window_bias, shift_bias, modulation, self.caption_projection(context.to(dtype)),
                            text_bias, attention_fn or self.attention_fn, fold, through_proxies)
 

@@ -16,7 +16,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
 from .model import CausalVAE
-from .tiling import ExactTiling, LowMemoryTiling, tile_ranges
+from .tiling import ExactTiling, LowMemoryTiling, stage_edges, stage_regions
 
 SAFETY_FACTOR = 1.25  # kernel workspaces + allocator fragmentation on top of the counted peak
 LOW_MEMORY_TILES = (64, 32, 16)  # latent tile edges tried for LowMemoryTiling, whole clip
@@ -156,14 +156,13 @@ def _whole_buffers(config, shape, dtype, encode, lean: bool | None, edge: int) -
             stages = vae.decoder.stages(bool(lean))
             h = vae.decoder.forward_head(vae._post_quant(x))
         untiled_part, layers = h.nbytes, 0
-        for stage in stages:
+        for stage, stage_edge in stage_edges(stages, edge):
             out = stage.run(h)
             if lean:
-                bands = len(tile_ranges(h.shape[3], max(edge, stage.down) // stage.down * stage.down, 0))
+                bands = len({region.core_rows for region in stage_regions(h.shape[2:], stage, stage_edge)})
                 layers = max(layers, h.nbytes + out.nbytes // bands, h.nbytes // bands + out.nbytes)
             else:
                 layers = max(layers, h.nbytes + out.nbytes)
-            edge = max(edge, stage.down) * stage.up // stage.down
             h = out
     return (0 if lean is None else layers) + untiled_part + h.nbytes
 

@@ -20,7 +20,7 @@ reports; raising from it stops the call).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import torch
 
@@ -124,11 +124,16 @@ def exact_tiled(x: torch.Tensor, stages: Sequence[Stage], tiling: ExactTiling, e
     """
     storage = torch.device(tiling.storage_device) if tiling.storage_device is not None else x.device
     bands = RowBands.of(x.to(storage))
-    for stage in stages:
-        bands = _exact_stage(bands, stage, max(edge, stage.down), compute_device, tiling.lean,
-                             on_tile or _no_callback)
-        edge = edge * stage.up // stage.down
+    for stage, stage_edge in stage_edges(stages, edge):
+        bands = _exact_stage(bands, stage, stage_edge, compute_device, tiling.lean, on_tile or _no_callback)
     return bands.whole()
+
+
+def stage_edges(stages: Sequence[Stage], edge: int) -> Iterator[tuple[Stage, int]]:
+    """Each stage with the tile edge it runs at (in its input's samples), from a first ``edge``."""
+    for stage in stages:
+        yield stage, max(edge, stage.down)
+        edge = edge * stage.up // stage.down
 
 
 def stage_regions(size: tuple[int, int, int], stage: Stage, edge: int) -> list[TileRegion]:

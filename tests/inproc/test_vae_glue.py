@@ -97,15 +97,16 @@ def test_stock_vae_decode_tiles_exactly_within_the_budget(comfy_inproc, vae_node
 
     decode = comfy_inproc.nodes.VAEDecode().decode
     z = torch.randn(1, 4, 1, 40, 40)
-    untiled = decode(vae_nodes.load_ptdit_vae(str(vae_file[0])), {"samples": z})[0]
+    unlimited = vae_nodes.load_ptdit_vae(str(vae_file[0]))
+    untiled = decode(unlimited, {"samples": z})[0]
     assert progress_calls == []  # everything fits: untiled
-    config = vae_nodes.load_ptdit_vae(str(vae_file[0])).first_stage_model.vae.config
+    config = unlimited.first_stage_model.vae.config
     budget = int(1.01 * SAFETY_FACTOR * peak_bytes(config, z.shape, z.dtype, False, ExactTiling(16, lean=True)))
     assert choose_tiling(config, z.shape, z.dtype, budget, encode=False) == ExactTiling(16, lean=True)
     if limited_by == "memory_limit_gb":
         vae = vae_nodes.load_ptdit_vae(str(vae_file[0]), "auto", budget / 2**30)
     else:
-        vae = vae_nodes.load_ptdit_vae(str(vae_file[0]))
+        vae = unlimited
         monkeypatch.setattr(vae_nodes.mm, "get_free_memory", lambda *args, **kwargs: budget)
     tiled = decode(vae, {"samples": z})[0]
     assert tiled.shape == untiled.shape == (1, 320, 320, 3)
