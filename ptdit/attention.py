@@ -63,6 +63,40 @@ class ShapeCache:
         return len(self._items)
 
 
+class LinearBuffers:
+    """Output buffers of the large linear layers in one forward, reused by every block.
+
+    A block allocates the same (B*N, D)-sized activations each time (19 MB each at 1024 px), and the
+    C allocator hands memory of that size back to the OS between uses, so a fresh tensor is
+    page-faulted in again: a tenth of a CPU forward. Written through ``out=`` into these buffers,
+    the pages are touched once per forward. Sampling only (no graph), and plain ``Linear`` layers
+    only (the weights are read directly). ``linear(layer, x, role)`` is ``layer(x)`` in the buffer
+    of ``role``; a role's result is valid until the next call with that role and shape.
+    """
+
+    def __init__(self):
+        self._items: dict = {}
+
+    def linear(self, layer: nn.Module, x: torch.Tensor, role: str) -> torch.Tensor:
+        """x (..., D_in) -> (..., D_out) in the ``role`` buffer."""
+        rows = x.numel() // x.shape[-1]
+        key = (role, rows, layer.out_features, x.dtype, x.device)
+        out = self._items.get(key)
+        if out is None:
+            out = self._items[key] = x.new_empty(rows, layer.out_features)
+        flat = x.reshape(rows, x.shape[-1])
+        if layer.bias is None:
+            torch.mm(flat, layer.weight.t(), out=out)
+        else:
+            torch.addmm(layer.bias, flat, layer.weight.t(), out=out)
+        return out.view(*x.shape[:-1], layer.out_features)
+
+
+def buffered_linear(layer: nn.Module, x: torch.Tensor, buffers: Optional[LinearBuffers], role: str) -> torch.Tensor:
+    """``layer(x)``, into ``buffers`` when given (see :class:`LinearBuffers`)."""
+    return layer(x) if buffers is None else buffers.linear(layer, x, role)
+
+
 class Attention(nn.Module):
     """Multi-head attention with the official parameter names (to_q, to_k, to_v, to_out.0)."""
 
@@ -81,34 +115,42 @@ class Attention(nn.Module):
 
     def forward(self, x: torch.Tensor, context: Optional[torch.Tensor] = None,
                 bias: Optional[torch.Tensor] = None, windows: int = 1,
-                attention_fn: AttentionFn = sdpa) -> torch.Tensor:
+                attention_fn: AttentionFn = sdpa, buffers: Optional[LinearBuffers] = None) -> torch.Tensor:
         """x (B, S, D) queries; context (B, S2, D) keys/values (default: x) -> (B, S, D).
 
         ``windows`` > 1 (self-attention only): x holds ``windows`` equal contiguous groups that attend
         separately; ``bias`` is then broadcastable to (B*windows, heads, S/windows, S/windows).
+        With ``buffers`` the result lives in the "out" buffer.
         """
-        return self.to_out[0](self.attend(x, context, bias, windows, attention_fn))
+        return buffered_linear(self.to_out[0], self.attend(x, context, bias, windows, attention_fn, buffers), buffers,
+                               "out")
 
     def attend(self, x: torch.Tensor, context: Optional[torch.Tensor] = None,
                bias: Optional[torch.Tensor] = None, windows: int = 1,
-               attention_fn: AttentionFn = sdpa) -> torch.Tensor:
+               attention_fn: AttentionFn = sdpa, buffers: Optional[LinearBuffers] = None) -> torch.Tensor:
         """:meth:`forward` without the output projection: the heads merged, (B, S, D)."""
         context = x if context is None else context
-        q = self._split(self.to_q(x), windows)
-        k = self._split(self.to_k(context), windows)
-        v = self._split(self.to_v(context), windows)
+        q = self._split(buffered_linear(self.to_q, x, buffers, "q"), windows)
+        k = self._split(buffered_linear(self.to_k, context, buffers, "k"), windows)
+        v = self._split(buffered_linear(self.to_v, context, buffers, "v"), windows)
         out = attention_fn(q, k, v, bias)  # (B*windows, heads, s, d)
         return out.transpose(1, 2).reshape(x.shape)
 
 
-def _windowize(grid: torch.Tensor, window: tuple[int, int, int]) -> torch.Tensor:
-    """(B, F, H, W, *rest) -> (B, Nw, n, *rest), windows in (frame, row, column) order."""
+def _window_view(grid: torch.Tensor, window: tuple[int, int, int]) -> torch.Tensor:
+    """(B, F, H, W, *rest) -> (B, F/cf, H/ch, W/cw, cf, ch, cw, *rest), a view: windows in (frame, row,
+    column) order, then the positions inside a window."""
     b, f, h, w = grid.shape[:4]
     cf, ch, cw = window
     rest = grid.shape[4:]
-    g = grid.reshape(b, f // cf, cf, h // ch, ch, w // cw, cw, *rest)
-    g = g.permute(0, 1, 3, 5, 2, 4, 6, *range(7, 7 + len(rest)))
-    return g.reshape(b, -1, cf * ch * cw, *rest)
+    g = grid.view(b, f // cf, cf, h // ch, ch, w // cw, cw, *rest)
+    return g.permute(0, 1, 3, 5, 2, 4, 6, *range(7, 7 + len(rest)))
+
+
+def _windowize(grid: torch.Tensor, window: tuple[int, int, int]) -> torch.Tensor:
+    """(B, F, H, W, *rest) -> (B, Nw, n, *rest), windows in (frame, row, column) order."""
+    b = grid.shape[0]
+    return _window_view(grid, window).reshape(b, -1, window[0] * window[1] * window[2], *grid.shape[4:])
 
 
 class WindowLayout:
@@ -221,13 +263,22 @@ class WindowLayout:
         summed = (classes * self.proxy_weight).sum(dim=(2, 3, 5))
         return (summed / self.proxy_count).reshape(b, -1, d)
 
-    def to_windows(self, grid: torch.Tensor) -> torch.Tensor:
-        """(B, F, H, W, D) real grid -> (B, N, D) window-major over the zero-padded grid."""
+    def to_windows(self, grid: torch.Tensor, addend: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """(B, F, H, W, D) real grid (any strides) -> (B, N, D) window-major over the zero-padded grid.
+
+        ``addend`` (1, N, D) window-major (e.g. the positional table, zero on padding) is added in the
+        same pass over the tokens, in its dtype; the result is cast back to the grid's dtype.
+        """
         if self.needs_padding:
             f, h, w = self.grid
             pf, ph, pw = self.padded
             grid = F.pad(grid, (0, 0, 0, pw - w, 0, ph - h, 0, pf - f))
-        return _windowize(grid, self.window).flatten(1, 2)
+        b, d = grid.shape[0], grid.shape[-1]
+        if addend is None:
+            return _windowize(grid, self.window).reshape(b, self.tokens, d)
+        windows = _window_view(grid, self.window)
+        # The contiguous addend goes first: the sum takes its (window-major) layout, so the reshape is a view.
+        return torch.add(addend.view(1, *windows.shape[1:]), windows).reshape(b, self.tokens, d).to(grid.dtype)
 
     def to_grid(self, tokens: torch.Tensor) -> torch.Tensor:
         """(B, N, C) window-major -> (B, F, H, W, C) real grid (padding cropped)."""

@@ -69,15 +69,14 @@ class PatchEmbed(nn.Module):
             return stored[0].to(device=device, dtype=torch.float32)
         return sincos_3d(self.pos_embed.shape[-1], grid, self.sample_size).to(device)
 
-    def forward(self, x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
-        """x (B, C, F, H*p, W*p), positions (F, H*W, D) float32 -> (B, F, H, W, D) in x.dtype."""
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x (B, C, F, H*p, W*p) -> (B, F, H, W, D) patch tokens in x.dtype, without positions (the
+        caller adds :meth:`positional_table` while it reorders the tokens). The convolution runs
+        channels-last, so the result is a view of its output, channels innermost."""
         b, c, f, hp, wp = x.shape
-        frames = x.transpose(1, 2).reshape(b * f, c, hp, wp)
-        tokens = self.proj(frames)  # (B*F, D, H, W)
-        d, h, w = tokens.shape[1:]
-        tokens = tokens.flatten(2).transpose(1, 2).reshape(b, f, h * w, d)
-        tokens = (tokens.float() + positions).to(x.dtype)
-        return tokens.view(b, f, h, w, d)
+        frames = x.transpose(1, 2).reshape(b * f, c, hp, wp).contiguous(memory_format=torch.channels_last)
+        tokens = self.proj(frames).permute(0, 2, 3, 1)  # (B*F, H, W, D)
+        return tokens.reshape(b, f, *tokens.shape[1:])
 
 
 def timestep_sinusoid(t: torch.Tensor, dim: int = 256) -> torch.Tensor:

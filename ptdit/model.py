@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .attention import MASKED, Attention, AttentionFn, ShapeCache, WindowLayout, sdpa
+from .attention import MASKED, Attention, AttentionFn, LinearBuffers, ShapeCache, WindowLayout, buffered_linear, sdpa
 from .config import PTDiTConfig, WindowSettings
 from .embeddings import AdaLayerNormSingle, CaptionProjection, PatchEmbed
 
@@ -31,6 +31,7 @@ class BlockContext:
     attention_fn: AttentionFn
     fold_projections: bool = False  # see attention_then_linear
     through_proxies: bool = False  # see attention_through_proxies
+    buffers: Optional[LinearBuffers] = None  # output buffers shared by the blocks (sampling, plain layers)
 
 
 class FeedForward(nn.Module):
@@ -42,11 +43,12 @@ class FeedForward(nn.Module):
         proj.proj = operations.Linear(dim, 4 * dim, dtype=dtype, device=device)
         self.net = nn.ModuleList([proj, nn.Identity(), operations.Linear(4 * dim, dim, dtype=dtype, device=device)])
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, N, D) -> (B, N, D); the 4D-wide activation is computed in place when no graph is recorded."""
-        h = self.net[0].proj(x)
+    def forward(self, x: torch.Tensor, buffers: Optional[LinearBuffers] = None) -> torch.Tensor:
+        """(B, N, D) -> (B, N, D); the 4D-wide activation is computed in place when no graph is recorded.
+        With ``buffers`` both layers write into them (the result lives in the "out" buffer)."""
+        h = buffered_linear(self.net[0].proj, x, buffers, "ffn")
         h = F.gelu(h, approximate="tanh") if torch.is_grad_enabled() else torch.ops.aten.gelu_(h, approximate="tanh")
-        return self.net[2](h)
+        return buffered_linear(self.net[2], h, buffers, "out")
 
 
 def modulated_norm(norm: nn.Module, x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
@@ -186,12 +188,12 @@ class PTDiTBlock(nn.Module):
         else:
             x = x + attention_then_linear(self.pvisual_attn2, self.linear_1_visual, None, ctx.fold_projections,
                                           inplace, self.norm_before(x), self.proxy_cross_norm(proxies),
-                                          bias=layout.proxy_bias, attention_fn=attn)
+                                          bias=layout.proxy_bias, attention_fn=attn, buffers=ctx.buffers)
 
         # Texture Complement Module.
         if layout.settings.window_attention:
             a = self.attn1(modulated_norm(self.norm1, x, shift_msa, scale_msa), bias=ctx.window_bias,
-                           windows=layout.num_windows, attention_fn=attn)
+                           windows=layout.num_windows, attention_fn=attn, buffers=ctx.buffers)
             x = x.addcmul_(gate_msa, a) if inplace else torch.addcmul(x, gate_msa, a)
         if layout.settings.shift_window:
             sw = self.proxy_scale_shift_table.to(device=x.device, dtype=x.dtype)[None] + ctx.modulation[:, :3]
@@ -200,12 +202,13 @@ class PTDiTBlock(nn.Module):
             # Gate and linear_2 act per token, so they run in shifted order; index_add scatters the result
             # back (token shift_index[i] receives row i), which is the unshift and the residual add in one.
             z = attention_then_linear(self.attn3, self.linear_2, gate_sw, ctx.fold_projections, inplace, y,
-                                      bias=ctx.shift_bias, windows=layout.num_windows, attention_fn=attn)
+                                      bias=ctx.shift_bias, windows=layout.num_windows, attention_fn=attn,
+                                      buffers=ctx.buffers)
             x = x.index_add_(1, layout.shift_index, z) if inplace else x.index_add(1, layout.shift_index, z)
 
-        a = self.attn2(x, ctx.text, bias=ctx.text_bias, attention_fn=attn)
+        a = self.attn2(x, ctx.text, bias=ctx.text_bias, attention_fn=attn, buffers=ctx.buffers)
         x = x.add_(a) if inplace else x + a
-        y = self.ff(modulated_norm(self.norm2, x, shift_mlp, scale_mlp))
+        y = self.ff(modulated_norm(self.norm2, x, shift_mlp, scale_mlp), ctx.buffers)
         return x.addcmul_(gate_mlp, y) if inplace else torch.addcmul(x, gate_mlp, y)
 
 
@@ -225,8 +228,9 @@ class PTDiT(nn.Module):
     ``fold_projections``: when sampling (no autograd) with more tokens per sample than the hidden size,
     run each pair of consecutive linear layers as one GEMM (:func:`attention_then_linear`), and with few
     proxies the proxy-to-token attention through the proxies (:func:`attention_through_proxies`, which
-    computes its own softmax instead of calling ``attention_fn``). It reads the weights directly, so a
-    host whose layers cast or patch weights per call passes False.
+    computes its own softmax instead of calling ``attention_fn``); at any size when sampling, the
+    linear layers write their outputs into buffers shared by the blocks (:class:`LinearBuffers`).
+    It reads the weights directly, so a host whose layers cast or patch weights per call passes False.
     """
 
     def __init__(self, config: PTDiTConfig, dtype=None, device=None, operations=nn,
@@ -248,7 +252,7 @@ class PTDiT(nn.Module):
         self.scale_shift_table = nn.Parameter(torch.empty(2, dim, **kw))
         self.proj_out = operations.Linear(dim, config.patch_size ** 2 * config.out_channels, **kw)
         self._layouts = ShapeCache()  # (grid, settings, device, dtype) -> WindowLayout
-        self._positions = ShapeCache()  # (grid, device) -> (F, H*W, D) float32
+        self._positions = ShapeCache()  # (grid, settings, device) -> (1, N, D) float32, window-major
         # ``init_weights`` gives plain PyTorch use a usable random init; a host that loads weights
         # right away (ComfyUI) passes False and skips the cost, as its own models do.
         if init_weights and self.scale_shift_table.device.type != "meta":
@@ -285,14 +289,18 @@ class PTDiT(nn.Module):
     @torch.compiler.disable
     def geometry(self, grid: tuple[int, int, int], window: Optional[WindowSettings], batch: int, device, dtype
                  ) -> tuple[WindowLayout, torch.Tensor, Optional[torch.Tensor], Optional[torch.Tensor]]:
-        """Cached per-shape tensors: (layout, positional table (F, H*W, D) float32, window bias, shift bias).
+        """Cached per-shape tensors: (layout, positional table (1, N, D) float32 in window-major order and
+        zero on padding, window bias, shift bias).
 
         Kept out of torch.compile: the caches are plain Python state, so a traced look-up would turn
         every cache fill into a recompile. The compiled forward has one graph break here instead.
         """
         layout = self.layout(grid, window, device, dtype)
-        positions = self._positions.get((grid, torch.device(device)),
-                                        lambda: self.pos_embed.positional_table(grid, device))
+
+        def window_major_table():
+            return layout.to_windows(self.pos_embed.positional_table(grid, device).view(1, *grid, -1))
+
+        positions = self._positions.get((grid, layout.settings, torch.device(device)), window_major_table)
         return layout, positions, layout.window_bias(batch), layout.shift_bias(batch)
 
     def forward(self, x: torch.Tensor, timestep: torch.Tensor, context: torch.Tensor,
@@ -313,17 +321,18 @@ class PTDiT(nn.Module):
         layout, positions, window_bias, shift_bias = self.geometry(grid, window, b, x.device, dtype)
         timestep = timestep.reshape(-1).expand(b)
 
-        tokens = self.pos_embed(x.to(dtype), positions)  # (B, F, H, W, D)
         e, modulation = self.adaln_single(timestep, dtype)
         text_bias = None
         if context_mask is not None:
             text_bias = ((1 - context_mask.to(dtype)) * MASKED)[:, None, None, :]
-        fold = self.fold_projections and not torch.is_grad_enabled() and self.config.folds_projections(layout.tokens)
+        direct = self.fold_projections and not torch.is_grad_enabled()  # weights may be read directly
+        fold = direct and self.config.folds_projections(layout.tokens)
         through_proxies = fold and self.config.folds_through_proxies(layout.num_proxies)
         ctx = BlockContext(layout, window_bias, shift_bias, modulation, self.caption_projection(context.to(dtype)),
-                           text_bias, attention_fn or self.attention_fn, fold, through_proxies)
+                           text_bias, attention_fn or self.attention_fn, fold, through_proxies,
+                           LinearBuffers() if direct else None)
 
-        h = layout.to_windows(tokens)
+        h = layout.to_windows(self.pos_embed(x.to(dtype)), positions)  # (B, N, D)
         for i, block in enumerate(self.transformer_blocks):
             h = block(h, ctx) if block_hook is None else block_hook(i, block, h, ctx)
 

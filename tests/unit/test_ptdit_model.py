@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from ptdit import WindowSettings
-from ptdit.attention import ShapeCache, sdpa
+from ptdit import model as ptdit_model
+from ptdit.attention import LinearBuffers, ShapeCache, sdpa
 from ptdit.inputs import check_inputs
 from tests.unit.tiny import tiny_inputs, tiny_model
 
@@ -81,8 +82,8 @@ def test_padding_never_leaks_into_real_tokens(grid, monkeypatch):
     assert layout.needs_padding
     original = type(layout).to_windows
 
-    def noisy_padding(self, tokens):
-        out = original(self, tokens)
+    def noisy_padding(self, tokens, addend=None):
+        out = original(self, tokens, addend)
         return torch.where(self.valid[None, :, None], out, torch.randn_like(out) * 50)
 
     monkeypatch.setattr(type(layout), "to_windows", noisy_padding)
@@ -285,18 +286,22 @@ def test_projections_fold_only_when_it_saves_work():
     assert calls == 2
 
 
-def _query_projections(model, *inputs, **kwargs) -> tuple[torch.Tensor, int]:
-    """The model's output and how often the proxy-to-visual attention projected its queries as a module."""
+def _through_proxies(monkeypatch, model, *inputs, **kwargs) -> tuple[torch.Tensor, int]:
+    """The model's output and how many blocks ran the proxy-to-visual attention through the proxies."""
     calls = []
-    handles = [block.pvisual_attn2.to_q.register_forward_hook(lambda *_: calls.append(1))
-               for block in model.transformer_blocks]
+
+    def counted(*args):
+        calls.append(1)
+        return through_proxies(*args)
+
+    through_proxies = ptdit_model.attention_through_proxies
+    monkeypatch.setattr(ptdit_model, "attention_through_proxies", counted)
     out = model(*inputs, **kwargs)
-    for handle in handles:
-        handle.remove()
+    monkeypatch.setattr(ptdit_model, "attention_through_proxies", through_proxies)
     return out, len(calls)
 
 
-def test_proxy_attention_through_the_proxies_equals_the_layers():
+def test_proxy_attention_through_the_proxies_equals_the_layers(monkeypatch):
     """With fewer proxy keys over all heads than the hidden size (2 heads x 8 proxies < 32) and more
     tokens than it, sampling moves the proxy-to-visual query and output projections onto the proxies
     (the tokens' queries are never projected); proxies made only of padding stay masked."""
@@ -307,31 +312,75 @@ def test_proxy_attention_through_the_proxies_equals_the_layers():
     assert layout.num_proxies == 8 and bool((layout.proxy_bias < 0).any())  # row 8 alone in its window
     t = torch.tensor([900.0, 50.0])
     with torch.no_grad():
-        through, calls = _query_projections(model, x, t, ctx, mask, window=window)
-        assert calls == 0
+        through, calls = _through_proxies(monkeypatch, model, x, t, ctx, mask, window=window)
+        assert calls == 2
         model.fold_projections = False
-        layered, calls = _query_projections(model, x, t, ctx, mask, window=window)
-    assert calls == 2
+        layered, calls = _through_proxies(monkeypatch, model, x, t, ctx, mask, window=window)
+    assert calls == 0
     torch.testing.assert_close(through, layered, atol=1e-5, rtol=1e-5)
 
 
-def test_proxy_attention_runs_layered_when_the_proxies_are_many():
+def test_proxy_attention_runs_layered_when_the_proxies_are_many(monkeypatch):
     """2 heads x 16 proxies is not below the hidden size 32: the query projection runs as a layer."""
     model = tiny_model()
     x, t, ctx, mask = tiny_inputs(batch=1, height=32, width=32)  # 16 x 16 tokens, 16 windows of (1, 4, 4)
     with torch.no_grad():
-        _, calls = _query_projections(model, x, t, ctx, mask)
-    assert calls == 2
+        _, calls = _through_proxies(monkeypatch, model, x, t, ctx, mask)
+    assert calls == 0
 
 
-def test_proxy_attention_through_the_proxies_without_attention_biases():
+def test_proxy_attention_through_the_proxies_without_attention_biases(monkeypatch):
     """A checkpoint without q/k/v biases (attention_bias=False) takes the same path."""
     model = tiny_model(attention_bias=False)
     window = WindowSettings((1, 8, 8), (1, 4, 4))
     x, t, ctx, mask = tiny_inputs(batch=1, height=32, width=16)  # 16 x 8 tokens: 2 windows, 8 proxies
     with torch.no_grad():
-        through, calls = _query_projections(model, x, t, ctx, mask, window=window)
-        assert calls == 0
+        through, calls = _through_proxies(monkeypatch, model, x, t, ctx, mask, window=window)
+        assert calls == 2
         model.fold_projections = False
-        layered, _ = _query_projections(model, x, t, ctx, mask, window=window)
+        layered, _ = _through_proxies(monkeypatch, model, x, t, ctx, mask, window=window)
     torch.testing.assert_close(through, layered, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_linear_buffers_compute_the_layer_into_one_buffer_per_role(bias):
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(8, 12, bias=bias)
+    buffers = LinearBuffers()
+    x, y = torch.randn(2, 5, 8), torch.randn(2, 5, 8)
+    with torch.no_grad():
+        first = buffers.linear(layer, x, "q")
+        torch.testing.assert_close(first, layer(x), atol=1e-6, rtol=1e-6)
+        first_ptr = first.data_ptr()
+        again = buffers.linear(layer, y, "q")  # same role and shape: the same memory, new values
+        assert again.data_ptr() == first_ptr and again.shape == (2, 5, 12)
+        torch.testing.assert_close(again, layer(y), atol=1e-6, rtol=1e-6)
+        other = buffers.linear(layer, x, "k")
+        assert other.data_ptr() != first_ptr
+        short = buffers.linear(layer, x[:, :3], "q")  # another shape gets its own buffer
+        assert short.data_ptr() != first_ptr
+        torch.testing.assert_close(short, layer(x[:, :3]), atol=1e-6, rtol=1e-6)
+
+
+def test_sampling_blocks_share_their_linear_buffers(monkeypatch):
+    """Every block of a sampling forward writes its FFN activation into the same memory; a forward that
+    records a graph uses no buffers."""
+    model = tiny_model()
+    x, t, ctx, mask = tiny_inputs()
+    seen = {}
+    original = LinearBuffers.linear
+
+    def recorded(self, layer, inputs, role):
+        out = original(self, layer, inputs, role)
+        seen.setdefault(role, []).append(out.data_ptr())
+        return out
+
+    monkeypatch.setattr(LinearBuffers, "linear", recorded)
+    with torch.no_grad():
+        model(x, t, ctx, mask)
+    assert len(seen["ffn"]) == len(model.transformer_blocks) == 2 and len(set(seen["ffn"])) == 1
+    assert {"q", "k", "v", "out"} <= set(seen)
+    seen.clear()
+    with torch.enable_grad():
+        model(x, t, ctx, mask)
+    assert seen == {}
