@@ -72,7 +72,9 @@ def forward_macs(config: PTDiTConfig, latent_shape: tuple[int, ...], text_len: i
     ``fold_projections`` samples, i.e. with the two linear pairs of a block folded when a sample has
     more (padded) tokens than the hidden size (:func:`ptdit.model.attention_then_linear`), and the
     proxy-to-visual attention run through the proxies when heads x proxies is below the hidden size
-    (:func:`ptdit.model.attention_through_proxies`).
+    (:func:`ptdit.model.attention_through_proxies`). ``text_len`` is the number of text tokens the model
+    attends to: all of them, or when sampling with ``fold_projections`` those valid in some sample
+    (:func:`ptdit.model.drop_masked_text`).
     """
     window = window or config.default_window()
     b = latent_shape[0]

@@ -137,6 +137,24 @@ def attention_through_proxies(attention: Attention, linear: nn.Module, x: torch.
     return torch.baddbmm(out_bias.to(dtype), weights, values.to(dtype))
 
 
+def drop_masked_text(context: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+    """Drop the text tokens no sample attends to: context (B, L, C), 0/1 mask (B, L) -> (B, L', C) and
+    the mask (B, L'), or None once every kept token is valid in every sample.
+
+    A masked key gets the score bias MASKED, whose exp underflows to exactly 0, so its attention
+    weight is 0 and dropping it changes nothing but summation order. Prompts padded to the official
+    200 tokens usually keep a few dozen. If some sample has no valid token at all (its softmax then
+    spreads over every key), nothing is dropped. Reads the mask back (one device sync).
+    """
+    keep = mask.bool()
+    if not bool(keep.any(1).all()):
+        return context, mask
+    columns = keep.any(0).nonzero().squeeze(1)
+    if columns.numel() < mask.shape[1]:
+        context, mask = context[:, columns], mask[:, columns]
+    return context, (None if bool(mask.bool().all()) else mask)
+
+
 class PTDiTBlock(nn.Module):
     """One block: GIIM (proxy self-attention + proxy->visual injection), TCM (window and
     shifted-window attention), text cross-attention and FFN with adaLN-single modulation."""
@@ -229,7 +247,8 @@ class PTDiT(nn.Module):
     run each pair of consecutive linear layers as one GEMM (:func:`attention_then_linear`), and with few
     proxies the proxy-to-token attention through the proxies (:func:`attention_through_proxies`, which
     computes its own softmax instead of calling ``attention_fn``); at any size when sampling, the
-    linear layers write their outputs into buffers shared by the blocks (:class:`LinearBuffers`).
+    linear layers write their outputs into buffers shared by the blocks (:class:`LinearBuffers`) and
+    text tokens masked in every sample are dropped (:func:`drop_masked_text`).
     It reads the weights directly, so a host whose layers cast or patch weights per call passes False.
     """
 
@@ -322,10 +341,12 @@ class PTDiT(nn.Module):
         timestep = timestep.reshape(-1).expand(b)
 
         e, modulation = self.adaln_single(timestep, dtype)
+        direct = self.fold_projections and not torch.is_grad_enabled()  # weights may be read directly
+        if direct and context_mask is not None and not torch.compiler.is_compiling():  # shapes from data
+            context, context_mask = drop_masked_text(context, context_mask)
         text_bias = None
         if context_mask is not None:
             text_bias = ((1 - context_mask.to(dtype)) * MASKED)[:, None, None, :]
-        direct = self.fold_projections and not torch.is_grad_enabled()  # weights may be read directly
         fold = direct and self.config.folds_projections(layout.tokens)
         through_proxies = fold and self.config.folds_through_proxies(layout.num_proxies)
         ctx = BlockContext(layout, window_bias, shift_bias, modulation, self.caption_projection(context.to(dtype)),

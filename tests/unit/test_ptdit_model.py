@@ -8,6 +8,7 @@ from ptdit import WindowSettings
 from ptdit import model as ptdit_model
 from ptdit.attention import LinearBuffers, ShapeCache, sdpa
 from ptdit.inputs import check_inputs
+from ptdit.model import drop_masked_text
 from tests.unit.tiny import tiny_inputs, tiny_model
 
 torch.set_grad_enabled(False)
@@ -384,3 +385,29 @@ def test_sampling_blocks_share_their_linear_buffers(monkeypatch):
     with torch.enable_grad():
         model(x, t, ctx, mask)
     assert seen == {}
+
+
+def test_text_masked_in_every_sample_is_dropped_when_sampling():
+    """Keys masked in every sample carry zero weight: sampling drops them (same output); keys that one
+    sample keeps stay, and a sample with no valid key at all keeps every key."""
+    model = tiny_model()
+    x, t, ctx, _ = tiny_inputs()  # batch 2
+    mask = torch.zeros(2, ctx.shape[1], dtype=torch.int64)
+    mask[0, :3] = 1
+    mask[1, [0, 5]] = 1
+    kept, kept_mask = drop_masked_text(ctx, mask)
+    torch.testing.assert_close(kept, ctx[:, [0, 1, 2, 5]], atol=0, rtol=0)
+    assert kept_mask.tolist() == [[1, 1, 1, 0], [1, 0, 0, 1]]
+    with torch.no_grad():
+        sampled = model(x, t, ctx, mask)
+        model.fold_projections = False  # the plain path attends over every key
+        torch.testing.assert_close(sampled, model(x, t, ctx, mask), atol=1e-5, rtol=1e-5)
+
+    full = torch.ones_like(mask)
+    full[:, -2:] = 0
+    kept, kept_mask = drop_masked_text(ctx, full)
+    assert kept.shape[1] == ctx.shape[1] - 2 and kept_mask is None
+    empty = mask.clone()
+    empty[1] = 0
+    kept, kept_mask = drop_masked_text(ctx, empty)
+    assert kept is ctx and kept_mask is empty
