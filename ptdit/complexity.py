@@ -73,8 +73,8 @@ def forward_macs(config: PTDiTConfig, latent_shape: tuple[int, ...], text_len: i
     more (padded) tokens than the hidden size (:func:`ptdit.model.attention_then_linear`), and the
     proxy-to-visual attention run through the proxies when heads x proxies is below the hidden size
     (:func:`ptdit.model.attention_through_proxies`). ``text_len`` is the number of text tokens the model
-    attends to: all of them, or when sampling with ``fold_projections`` those valid in some sample
-    (:func:`ptdit.model.drop_masked_text`).
+    attends to: all of them when recording a graph or under torch.compile, otherwise those valid in
+    some sample (:func:`ptdit.model.drop_masked_text`).
     """
     window = window or config.default_window()
     b = latent_shape[0]

@@ -247,9 +247,11 @@ class PTDiT(nn.Module):
     run each pair of consecutive linear layers as one GEMM (:func:`attention_then_linear`), and with few
     proxies the proxy-to-token attention through the proxies (:func:`attention_through_proxies`, which
     computes its own softmax instead of calling ``attention_fn``); at any size when sampling, the
-    linear layers write their outputs into buffers shared by the blocks (:class:`LinearBuffers`) and
-    text tokens masked in every sample are dropped (:func:`drop_masked_text`).
+    linear layers write their outputs into buffers shared by the blocks (:class:`LinearBuffers`).
     It reads the weights directly, so a host whose layers cast or patch weights per call passes False.
+
+    Any sampling forward outside torch.compile drops the text tokens that every sample masks
+    (:func:`drop_masked_text`): prompts padded to 200 tokens attend to their few dozen real ones.
     """
 
     def __init__(self, config: PTDiTConfig, dtype=None, device=None, operations=nn,
@@ -341,8 +343,9 @@ class PTDiT(nn.Module):
         timestep = timestep.reshape(-1).expand(b)
 
         e, modulation = self.adaln_single(timestep, dtype)
-        direct = self.fold_projections and not torch.is_grad_enabled()  # weights may be read directly
-        if direct and context_mask is not None and not torch.compiler.is_compiling():  # shapes from data
+        sampling = not torch.is_grad_enabled()
+        direct = self.fold_projections and sampling  # weights may be read directly
+        if sampling and context_mask is not None and not torch.compiler.is_compiling():  # shapes from data
             context, context_mask = drop_masked_text(context, context_mask)
         text_bias = None
         if context_mask is not None:

@@ -51,7 +51,7 @@ def test_mac_count_is_exact(shape, window, folded):
     x = torch.randn(shape)
     with torch.no_grad(), FlopCounterMode(display=False, custom_mapping=_SDPA_FLOPS) as counter:
         model(x, t, ctx, mask, window=window)
-    attended = int(mask.bool().any(0).sum()) if folded else ctx.shape[1]  # sampling drops unused text
+    attended = int(mask.bool().any(0).sum())  # sampling drops text no sample attends to
     expected = forward_macs(model.config, shape, attended, window, folded=folded)
     assert counter.get_total_flops() == 2 * sum(expected.values())
 
@@ -73,6 +73,6 @@ def test_self_attention_flops_are_the_models_token_products(shape, window):
     grid = (frames, shape[-2] // 2, shape[-1] // 2)
     padded = math.prod(window.padded(grid))
     dim, layers = model.config.hidden_size, model.config.num_layers
-    text = 4 * dim * layers * padded * ctx.shape[1]
+    text = 4 * dim * layers * padded * int(mask.bool().any(0).sum())  # the text tokens it attends to
     assert kernels - text == self_attention_flops(grid, dim, layers, window)
     assert self_attention_flops(grid, dim, layers) == 4 * dim * layers * math.prod(grid) ** 2
