@@ -32,7 +32,7 @@ SAMPLING = {"seed": 42, "steps": 30, "cfg": 4.0, "sampler_name": "euler", "sched
 # The tiny demo models the pack registers from demo_models/ (64 px; see demo_models/README.md).
 DEMO_TEXT_ENCODER = demo.T5_NAME + "/"
 DEMO_VAE = demo.VAE_NAME
-DEMO_SAMPLING = {**SAMPLING, "steps": 20}
+DEMO_SAMPLING = {**SAMPLING, "steps": 20, "cfg": demo.CFG}
 DEMO_ZOOM = 4  # demo outputs are 64 px: saved enlarged (nearest neighbour) so they can be seen
 
 
@@ -252,7 +252,7 @@ def demo_stock_ksampler() -> dict:
                                                                     "batch_size": DEMO_BATCH}}
     prompt["9"] = {"class_type": "KSampler", "inputs": {
         "model": ["7", 0], "positive": ["2", 0], "negative": ["3", 0], "latent_image": ["8", 0],
-        "seed": 42, "steps": 20, "cfg": 4.0, "sampler_name": "euler", "scheduler": "simple", "denoise": 1.0}}
+        "seed": 42, "steps": 20, "cfg": demo.CFG, "sampler_name": "euler", "scheduler": "simple", "denoise": 1.0}}
     prompt["10"] = {"class_type": "VAEDecode", "inputs": {"samples": ["9", 0], "vae": ["5", 0]}}
     prompt["11"] = {"class_type": "PTDiTImageGrid", "inputs": {"images": ["10", 0], "columns": DEMO_BATCH}}
     prompt["12"] = _zoom(["11", 0])

@@ -40,7 +40,7 @@ TASKS = {  # labels, prompt, detector, fields checked, pixel frames per sample
 }
 
 
-def generation(task: str, models: Path, samples: int = 1, steps: int = 20, cfg: float = 4.0, seed: int = 0,
+def generation(task: str, models: Path, samples: int = 1, steps: int = 20, cfg: float = rt.CFG, seed: int = 0,
                size: int = 64, batch: int = 48, window: WindowSettings | None = None
                ) -> tuple[dict[str, float], np.ndarray, list[dict]]:
     """Generate ``samples`` outputs per prompt of ``task`` at ``size`` px and read them back with its
@@ -92,7 +92,7 @@ def main(argv=None) -> None:
     parser.add_argument("--models", default=str(rt.MODELS_DIR))
     parser.add_argument("--samples", type=int, default=2, help="samples per prompt")
     parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--cfg", type=float, default=4.0)
+    parser.add_argument("--cfg", type=float, default=rt.CFG, help=f"guidance scale (default {rt.CFG:g}, the demo models')")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--grid", help="save 12 generated samples (spread over the prompts) as one PNG here")
     parser.add_argument("--size", type=int, default=64, help="sample side in pixels (the models are trained at 64)")
