@@ -39,8 +39,8 @@ SIZE = 64  # pixels per side of the training data
 T2V_FRAMES = 5  # 1 + 4k pixel frames per T2V clip (2 latent frames)
 T2MV_VIEWS = 4  # orbit views per T2MV sample (one latent frame each)
 # Guidance scale the demo models are sampled with (the released model's is 4). These tiny models
-# over-shoot at 4: at seed 1234, one sample per prompt, T2V reads 0.76 / 0.98 / 1.0 at CFG 4 / 2 / 1.5
-# and T2I 0.965 / 0.993; T2MV reads 1.0 at both (demo_models/README.md, "Guidance").
+# over-shoot at 4: at seed 1234, one sample per prompt, T2V reads 0.80 at CFG 4 and 1.0 at 2, T2I
+# 0.965 and 0.993; T2MV reads 1.0 at both (demo_models/README.md, "Guidance").
 CFG = 2.0
 DEMO_VAE = CausalVAEConfig(hidden_size=8, hidden_size_mult=(1, 2, 4, 4), num_res_blocks=1, norm_num_groups=4)
 
