@@ -151,8 +151,8 @@ def drop_masked_text(context: torch.Tensor, mask: torch.Tensor) -> tuple[torch.T
         return context, mask
     columns = keep.any(0).nonzero().squeeze(1)
     if columns.numel() < mask.shape[1]:
-        context, mask = context[:, columns], mask[:, columns]
-    return context, (None if bool(mask.bool().all()) else mask)
+        context, mask, keep = context[:, columns], mask[:, columns], keep[:, columns]
+    return context, (None if bool(keep.all()) else mask)
 
 
 class PTDiTBlock(nn.Module):

@@ -296,9 +296,9 @@ def _through_proxies(monkeypatch, model, *inputs, **kwargs) -> tuple[torch.Tenso
         return through_proxies(*args)
 
     through_proxies = ptdit_model.attention_through_proxies
-    monkeypatch.setattr(ptdit_model, "attention_through_proxies", counted)
-    out = model(*inputs, **kwargs)
-    monkeypatch.setattr(ptdit_model, "attention_through_proxies", through_proxies)
+    with monkeypatch.context() as patch:
+        patch.setattr(ptdit_model, "attention_through_proxies", counted)
+        out = model(*inputs, **kwargs)
     return out, len(calls)
 
 
