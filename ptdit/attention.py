@@ -69,32 +69,70 @@ class LinearBuffers:
     A block allocates the same (B*N, D)-sized activations each time (19 MB each at 1024 px), and the
     C allocator hands memory of that size back to the OS between uses, so a fresh tensor is
     page-faulted in again: a tenth of a CPU forward. Written through ``out=`` into these buffers,
-    the pages are touched once per forward. Sampling only (no graph), and plain ``Linear`` layers
-    only (the weights are read directly). ``linear(layer, x, role)`` is ``layer(x)`` in the buffer
-    of ``role``; a role's result is valid until the next call with that role and shape.
+    the pages are touched once per forward. Sampling only (no graph): the weights are read directly.
+    A role's buffer holds its result until the next call with that role and shape.
     """
 
     def __init__(self):
         self._items: dict = {}
 
-    def linear(self, layer: nn.Module, x: torch.Tensor, role: str) -> torch.Tensor:
-        """x (..., D_in) -> (..., D_out) in the ``role`` buffer."""
-        rows = x.numel() // x.shape[-1]
-        key = (role, rows, layer.out_features, x.dtype, x.device)
+    def buffer(self, role: str, rows: int, columns: int, like: torch.Tensor) -> torch.Tensor:
+        """The (rows, columns) buffer of ``role`` in the dtype and on the device of ``like``."""
+        key = (role, rows, columns, like.dtype, like.device)
         out = self._items.get(key)
         if out is None:
-            out = self._items[key] = x.new_empty(rows, layer.out_features)
-        flat = x.reshape(rows, x.shape[-1])
-        if layer.bias is None:
-            torch.mm(flat, layer.weight.t(), out=out)
+            out = self._items[key] = like.new_empty(rows, columns)
+        return out
+
+    def linear(self, x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor], role: str) -> torch.Tensor:
+        """x (..., D_in) @ weight (D_out, D_in)^T + bias (D_out,) or None -> (..., D_out) in the ``role`` buffer."""
+        flat = x.reshape(-1, x.shape[-1])
+        out = self.buffer(role, flat.shape[0], weight.shape[0], x)
+        if bias is None:
+            torch.mm(flat, weight.t(), out=out)
         else:
-            torch.addmm(layer.bias, flat, layer.weight.t(), out=out)
-        return out.view(*x.shape[:-1], layer.out_features)
+            torch.addmm(bias, flat, weight.t(), out=out)
+        return out.view(*x.shape[:-1], weight.shape[0])
 
 
 def buffered_linear(layer: nn.Module, x: torch.Tensor, buffers: Optional[LinearBuffers], role: str) -> torch.Tensor:
     """``layer(x)``, into ``buffers`` when given (see :class:`LinearBuffers`)."""
-    return layer(x) if buffers is None else buffers.linear(layer, x, role)
+    return layer(x) if buffers is None else buffers.linear(x, layer.weight, layer.bias, role)
+
+
+def accumulate_linear_(out: torch.Tensor, h: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """``out += h @ weight^T`` in place, the GEMM adding straight into ``out``: out (B, S, D2) contiguous,
+    h (B, S, D1), weight (D2, D1) or (B, D2, D1) per sample. Returns ``out``. (The ``out=`` forms, not
+    ``addmm_``, so that FLOP counters see the products.)"""
+    if weight.ndim == 3 and out.shape[0] > 1:
+        return torch.baddbmm(out, h, weight.transpose(1, 2), out=out)
+    flat = out.view(-1, out.shape[-1])
+    torch.addmm(flat, h.reshape(-1, h.shape[-1]), (weight[0] if weight.ndim == 3 else weight).t(), out=flat)
+    return out
+
+
+class DerivedWeights:
+    """Tensors computed from weights (weight products, folded biases), rebuilt when a source changes.
+
+    ``get(name, sources, build)`` returns ``build()``'s tensor, computed again only when one of the
+    ``sources`` tensors was replaced or written in place since (its storage or version counter moved).
+    Under torch.compile it always builds: the graph computes the tensor, as a cache hit would need a
+    guard on Python state that changes after the first call (a recompile).
+    """
+
+    def __init__(self):
+        self._items: dict = {}
+
+    def get(self, name: str, sources: tuple, build: Callable[[], torch.Tensor]) -> torch.Tensor:
+        if torch.compiler.is_compiling():
+            return build()
+        stamp = tuple(None if t is None else (t.data_ptr(), t._version, t.dtype, t.device) for t in sources)
+        hit = self._items.get(name)
+        if hit is not None and hit[0] == stamp:
+            return hit[1]
+        value = build()
+        self._items[name] = (stamp, value)
+        return value
 
 
 class Attention(nn.Module):
@@ -107,6 +145,7 @@ class Attention(nn.Module):
         self.to_k = operations.Linear(dim, dim, bias=bias, dtype=dtype, device=device)
         self.to_v = operations.Linear(dim, dim, bias=bias, dtype=dtype, device=device)
         self.to_out = nn.ModuleList([operations.Linear(dim, dim, bias=True, dtype=dtype, device=device)])
+        self.derived = DerivedWeights()
 
     def _split(self, x: torch.Tensor, groups: int) -> torch.Tensor:
         """(B, G*S, D) -> (B*G, heads, S, d) as a view (no copy)."""
@@ -122,19 +161,67 @@ class Attention(nn.Module):
         separately; ``bias`` is then broadcastable to (B*windows, heads, S/windows, S/windows).
         With ``buffers`` the result lives in the "out" buffer.
         """
-        return buffered_linear(self.to_out[0], self.attend(x, context, bias, windows, attention_fn, buffers), buffers,
-                               "out")
+        heads, out_bias = self.attend(x, context, bias, windows, attention_fn, buffers)
+        if buffers is None:
+            return self.to_out[0](heads)
+        return buffers.linear(heads, self.to_out[0].weight, out_bias, "out")
+
+    def add_to(self, residual: torch.Tensor, gate: Optional[torch.Tensor], x: torch.Tensor,
+               context: Optional[torch.Tensor] = None, bias: Optional[torch.Tensor] = None, windows: int = 1,
+               attention_fn: AttentionFn = sdpa, buffers: Optional[LinearBuffers] = None) -> torch.Tensor:
+        """``residual + gate * self(x, context, ...)`` -> (B, S, D); gate (B, 1, D), or None for 1.
+
+        In place on ``residual`` when no graph is recorded. With ``buffers`` the output projection's
+        GEMM adds straight into ``residual`` (the gate scales the weight's rows), so the attention
+        output is never written out as its own (B, S, D) tensor.
+        """
+        if buffers is None:
+            a = self(x, context, bias, windows, attention_fn)
+            if torch.is_grad_enabled():
+                return residual + a if gate is None else torch.addcmul(residual, gate, a)
+            return residual.add_(a) if gate is None else residual.addcmul_(gate, a)
+        heads, out_bias = self.attend(x, context, bias, windows, attention_fn, buffers)
+        weight = self.to_out[0].weight
+        if gate is None:
+            residual.add_(out_bias)
+        else:
+            residual.add_(gate * out_bias)
+            weight = weight * gate.transpose(1, 2)  # (B, D, D): row j times gate j
+        return accumulate_linear_(residual, heads, weight)
 
     def attend(self, x: torch.Tensor, context: Optional[torch.Tensor] = None,
                bias: Optional[torch.Tensor] = None, windows: int = 1,
-               attention_fn: AttentionFn = sdpa, buffers: Optional[LinearBuffers] = None) -> torch.Tensor:
-        """:meth:`forward` without the output projection: the heads merged, (B, S, D)."""
+               attention_fn: AttentionFn = sdpa, buffers: Optional[LinearBuffers] = None
+               ) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+        """:meth:`forward` without the output projection: (heads merged (B, S, D), the bias the output
+        projection must add to them).
+
+        Without ``buffers`` that bias is to_out's own. With ``buffers`` (sampling) keys and values are
+        projected without their biases, which saves a pass over each: a key bias adds the same score to
+        a whole row of the softmax, which ignores it, and a value bias reaches every output row unchanged
+        (each row's weights sum to one), so it moves into the output bias, to_out(value bias). This
+        relies on ``attention_fn`` being softmax attention.
+        """
         context = x if context is None else context
         q = self._split(buffered_linear(self.to_q, x, buffers, "q"), windows)
-        k = self._split(buffered_linear(self.to_k, context, buffers, "k"), windows)
-        v = self._split(buffered_linear(self.to_v, context, buffers, "v"), windows)
-        out = attention_fn(q, k, v, bias)  # (B*windows, heads, s, d)
-        return out.transpose(1, 2).reshape(x.shape)
+        if buffers is None:
+            k, v = self.to_k(context), self.to_v(context)
+            out_bias = self.to_out[0].bias
+        else:
+            k = buffers.linear(context, self.to_k.weight, None, "k")
+            v = buffers.linear(context, self.to_v.weight, None, "v")
+            out_bias = self.output_bias()
+        out = attention_fn(q, self._split(k, windows), self._split(v, windows), bias)  # (B*windows, heads, s, d)
+        return out.transpose(1, 2).reshape(x.shape), out_bias
+
+    def output_bias(self) -> torch.Tensor:
+        """to_out's bias plus to_out(value bias) (D,): the output bias of heads computed from values
+        without their bias (see :meth:`attend`); cached until the weights change."""
+        out, value_bias = self.to_out[0], self.to_v.bias
+        if value_bias is None:
+            return out.bias
+        return self.derived.get("output_bias", (out.weight, out.bias, value_bias), lambda: torch.addmv(
+            out.bias.float(), out.weight.float(), value_bias.float()).to(out.bias.dtype))
 
 
 def _window_view(grid: torch.Tensor, window: tuple[int, int, int]) -> torch.Tensor:

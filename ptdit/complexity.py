@@ -96,10 +96,11 @@ def forward_macs(config: PTDiTConfig, latent_shape: tuple[int, ...], text_len: i
     macs = {name: b * config.num_layers * value for name, value in block.items()}
     if folded and config.folds_projections(tokens):
         if config.folds_through_proxies(proxies):
-            # per sample: the proxies' keys and values, s K_h Wq_h, V_h Wo_h^T and its product with W1
-            # (proxy side), then the scores and the weighted sum of all heads, two GEMMs over heads x proxies
+            # per sample: the proxies' keys and values, s K_h Wq_h and V_h (W1 Wo)_h^T (proxy side; the
+            # weight product W1 Wo is kept between forwards), then the scores and the weighted sum of all
+            # heads, two GEMMs over heads x proxies
             hp = config.num_heads * proxies
-            macs["proxy_to_visual"] = b * config.num_layers * (4 * proxies * d * d + hp * d * d + 2 * tokens * d * hp)
+            macs["proxy_to_visual"] = b * config.num_layers * (4 * proxies * d * d + 2 * tokens * d * hp)
         else:  # one GEMM fewer for the pair, for the D³ product of the two weights, once per batch
             macs["proxy_to_visual"] += config.num_layers * (d ** 3 - b * tokens * d * d)
         if window.shift_window:

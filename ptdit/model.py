@@ -6,6 +6,7 @@ see :mod:`ptdit.attention` for the geometry and ``docs/architecture.md`` for the
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -13,7 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .attention import MASKED, Attention, AttentionFn, LinearBuffers, ShapeCache, WindowLayout, buffered_linear, sdpa
+from .attention import (MASKED, Attention, AttentionFn, LinearBuffers, ShapeCache, WindowLayout, accumulate_linear_,
+                        sdpa)
 from .config import PTDiTConfig, WindowSettings
 from .embeddings import AdaLayerNormSingle, CaptionProjection, PatchEmbed
 
@@ -34,6 +36,32 @@ class BlockContext:
     buffers: Optional[LinearBuffers] = None  # output buffers shared by the blocks (sampling, plain layers)
 
 
+# Rows of the FFN's 4D-wide activation a CPU computes at a time: 19 MB at 1024 px, which stays in cache
+# between the two GEMMs instead of travelling to memory and back for the GELU.
+FFN_ROWS = 1024
+# Bytes of activation the CPU's tanh-GELU works on per pass (a core's L2 cache).
+GELU_BYTES = 1 << 20
+GELU_C = math.sqrt(2 / math.pi)
+
+
+def bias_gelu_tanh_(h: torch.Tensor, bias: torch.Tensor, buffers: LinearBuffers) -> torch.Tensor:
+    """h <- tanh-GELU(h + bias) in place, h (R, C) float32 on CPU, bias (C,).
+
+    0.5 h (1 + tanh(c (h + 0.044715 h^3))) as five elementwise passes over row blocks of GELU_BYTES,
+    each block kept in cache: about 0.7x the time of PyTorch's fused kernel, whose tanh is slow on
+    CPU. Equal to ``F.gelu(h + bias, approximate="tanh")`` to float rounding.
+    """
+    rows = max(1, GELU_BYTES // (h.shape[1] * h.element_size()))
+    scratch = buffers.buffer("gelu", rows, h.shape[1], h)
+    c = torch.tensor(GELU_C, dtype=h.dtype)
+    for start in range(0, h.shape[0], rows):
+        part = h[start:start + rows].add_(bias)
+        t = torch.addcmul(c, part, part, value=GELU_C * 0.044715, out=scratch[:part.shape[0]])
+        t.mul_(part).tanh_()  # tanh(c h + c 0.044715 h^3)
+        part.mul_(0.5).addcmul_(part, t)
+    return h
+
+
 class FeedForward(nn.Module):
     """Linear(D, 4D) -> tanh-GELU -> Linear(4D, D), named ``net.0.proj`` / ``net.2`` as in diffusers."""
 
@@ -43,12 +71,36 @@ class FeedForward(nn.Module):
         proj.proj = operations.Linear(dim, 4 * dim, dtype=dtype, device=device)
         self.net = nn.ModuleList([proj, nn.Identity(), operations.Linear(4 * dim, dim, dtype=dtype, device=device)])
 
-    def forward(self, x: torch.Tensor, buffers: Optional[LinearBuffers] = None) -> torch.Tensor:
-        """(B, N, D) -> (B, N, D); the 4D-wide activation is computed in place when no graph is recorded.
-        With ``buffers`` both layers write into them (the result lives in the "out" buffer)."""
-        h = buffered_linear(self.net[0].proj, x, buffers, "ffn")
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, N, D) -> (B, N, D); the 4D-wide activation is computed in place when no graph is recorded."""
+        h = self.net[0].proj(x)
         h = F.gelu(h, approximate="tanh") if torch.is_grad_enabled() else torch.ops.aten.gelu_(h, approximate="tanh")
-        return buffered_linear(self.net[2], h, buffers, "out")
+        return self.net[2](h)
+
+    def add_to(self, residual: torch.Tensor, gate: torch.Tensor, x: torch.Tensor,
+               buffers: Optional[LinearBuffers] = None) -> torch.Tensor:
+        """``residual + gate * self(x)`` -> (B, N, D): residual, x (B, N, D), gate (B, 1, D).
+
+        In place on ``residual`` when no graph is recorded. With ``buffers`` (sampling) both layers write
+        into them; on CPU the rows run in blocks of FFN_ROWS, each block's result added to its rows of
+        ``residual`` before the next begins, so the 4D-wide activation stays in cache.
+        """
+        if buffers is None:
+            y = self(x)
+            return torch.addcmul(residual, gate, y) if torch.is_grad_enabled() else residual.addcmul_(gate, y)
+        first, second = self.net[0].proj, self.net[2]
+        cpu = x.device.type == "cpu"
+        step = FFN_ROWS if cpu else x.shape[1]
+        for i in range(x.shape[0]):
+            for start in range(0, x.shape[1], step):
+                rows = slice(start, start + step)
+                if cpu and x.dtype == torch.float32:
+                    h = bias_gelu_tanh_(buffers.linear(x[i, rows], first.weight, None, "ffn"), first.bias, buffers)
+                else:
+                    h = torch.ops.aten.gelu_(buffers.linear(x[i, rows], first.weight, first.bias, "ffn"),
+                                             approximate="tanh")
+                residual[i, rows].addcmul_(gate[i], buffers.linear(h, second.weight, second.bias, "out"))
+        return residual
 
 
 def modulated_norm(norm: nn.Module, x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
@@ -65,28 +117,33 @@ def modulated_norm(norm: nn.Module, x: torch.Tensor, shift: torch.Tensor, scale:
     return torch.addcmul(shift, normed, 1 + scale, out=normed)
 
 
-def folded_linears(first: nn.Module, second: nn.Module, gate: Optional[torch.Tensor] = None
-                   ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``second(gate * first(h))`` as one affine map of h: (weight (D2, D0), bias (D2,)) without a gate,
-    (weight (B, D2, D0), bias (B, D2)) with per-sample channel gates (B, 1, D1). Linear layers only;
-    the product is taken in float32 at least and returned in the layers' dtype."""
+def folded_linears(first_weight: torch.Tensor, first_bias: torch.Tensor, second: nn.Module,
+                   gate: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``second(gate * (h first_weight^T + first_bias))`` as one affine map of h: (weight (D2, D0), bias
+    (D2,)) without a gate, (weight (B, D2, D0), bias (B, D2)) with per-sample channel gates (B, 1, D1).
+    ``second`` a Linear layer; the product is taken in float32 at least and returned in its dtype."""
     dtype = second.weight.dtype
     w2 = second.weight.float() if gate is None else second.weight.float() * gate.float()
-    weight, bias = w2 @ first.weight.float(), w2 @ first.bias.float() + second.bias.float()
+    weight, bias = w2 @ first_weight.float(), w2 @ first_bias.float() + second.bias.float()
     return weight.to(dtype), bias.to(dtype)
 
 
-def apply_affine(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-    """h (B, N, D0) through :func:`folded_linears`' map -> (B, N, D2)."""
-    if weight.ndim == 2:
-        return F.linear(h, weight, bias)
+def apply_affine(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor,
+                 residual: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """h (B, N, D0) through :func:`folded_linears`' map -> (B, N, D2), plus ``residual`` (B, N, D2) when
+    given: the GEMM then adds into a new tensor that starts as residual + bias."""
+    if residual is not None:
+        return accumulate_linear_(residual + (bias if bias.ndim == 1 else bias[:, None]), h, weight)
+    if weight.ndim == 2 or h.shape[0] == 1:
+        return F.linear(h, weight.reshape(-1, weight.shape[-1]), bias.reshape(-1))
     return torch.baddbmm(bias[:, None], h, weight.transpose(1, 2))
 
 
 def attention_then_linear(attention: Attention, linear: nn.Module, gate: Optional[torch.Tensor], fold: bool,
-                          inplace: bool, *args, **kwargs) -> torch.Tensor:
-    """``linear(gate * attention(*args, **kwargs))`` -> (B, S, D); gate (B, 1, D) or None for 1, applied
-    in place on the attention output when ``inplace`` (no graph recorded).
+                          inplace: bool, *args, residual: Optional[torch.Tensor] = None, **kwargs) -> torch.Tensor:
+    """``linear(gate * attention(*args, **kwargs))`` -> (B, S, D), plus ``residual`` when given (a new
+    tensor); gate (B, 1, D) or None for 1, applied in place on the attention output when ``inplace`` (no
+    graph recorded).
 
     The attention's output projection and ``linear`` are two affine maps in a row. With ``fold`` they
     run as one GEMM of their product (:func:`folded_linears`): one D³ product per call (per sample with
@@ -94,25 +151,27 @@ def attention_then_linear(attention: Attention, linear: nn.Module, gate: Optiona
     reads the weights directly, so only a model whose layers are plain ``Linear`` modules may fold.
     """
     if fold:
-        return apply_affine(attention.attend(*args, **kwargs),
-                            *folded_linears(attention.to_out[0], linear, gate))
+        heads, out_bias = attention.attend(*args, **kwargs)
+        return apply_affine(heads, *folded_linears(attention.to_out[0].weight, out_bias, linear, gate), residual)
     a = attention(*args, **kwargs)
     if gate is not None:
         a = a.mul_(gate) if inplace else a * gate
-    return linear(a)
+    return linear(a) if residual is None else residual + linear(a)
 
 
 def attention_through_proxies(attention: Attention, linear: nn.Module, x: torch.Tensor, proxies: torch.Tensor,
-                              bias: Optional[torch.Tensor]) -> torch.Tensor:
+                              bias: Optional[torch.Tensor], residual: Optional[torch.Tensor] = None) -> torch.Tensor:
     """``linear(attention(x, proxies, bias))`` -> (B, N, D) for x (B, N, D) queries and few proxy keys
-    (B, P, D); bias (1, 1, 1, P) additive or None. Reads the weights directly, like folding.
+    (B, P, D); bias (1, 1, 1, P) additive or None; plus ``residual`` (B, N, D) when given (a new tensor).
+    Reads the weights directly, like folding.
 
     Per head h (d channels, scale s = d^-1/2) the scores are (x Wq_h^T + bq_h) K_h^T s
     = x (s K_h Wq_h)^T + s bq_h K_h^T, so the scores of all heads are one (N, D) x (D, H·P) GEMM against
-    proxy-side matrices; and ``linear(to_out(concat_h A_h V_h))`` = sum_h A_h (V_h Wo_h^T W1^T) + W1 bo + b1
+    proxy-side matrices; and ``linear(to_out(concat_h A_h V_h))`` = sum_h A_h V_h (W1 Wo)_h^T + W1 bo + b1
     is one (N, H·P) x (H·P, D) GEMM. That is 2·N·D·H·P multiply-adds in place of 3·N·D² + 2·N·P·D
-    (query projection, attention, folded output pair); the proxy-side products cost (H + 2)·P·D².
-    Worth it when H·P < D (:meth:`PTDiTConfig.folds_through_proxies`).
+    (query projection, attention, folded output pair); the proxy-side products cost 3·P·D², and the
+    weight product W1 Wo is kept until the weights change. Worth it when H·P < D
+    (:meth:`PTDiTConfig.folds_through_proxies`).
     """
     b, n, dim = x.shape
     heads, p = attention.heads, proxies.shape[1]
@@ -127,14 +186,19 @@ def attention_through_proxies(attention: Attention, linear: nn.Module, x: torch.
         key_bias = (k * to_q.bias.float().view(1, heads, 1, head_dim)).sum(-1).mul_(scale)
     if bias is not None:
         key_bias = key_bias + bias.float().reshape(1, 1, p)
-    values = v @ to_out.weight.float().view(dim, heads, head_dim).permute(1, 2, 0)  # (B, H, P, D): V_h Wo_h^T
-    values = F.linear(values.reshape(b, heads * p, dim), linear.weight.float())  # (B, H·P, D)
-    out_bias = linear.weight.float() @ to_out.bias.float() + linear.bias.float()  # (D,): W1 bo + b1
+    sources = (to_out.weight, to_out.bias, linear.weight, linear.bias)
+    out_weight = attention.derived.get("then_linear", sources, lambda: (
+        linear.weight.float() @ to_out.weight.float()).view(dim, heads, head_dim).permute(1, 2, 0).contiguous())
+    out_bias = attention.derived.get("then_linear_bias", sources, lambda: torch.addmv(
+        linear.bias.float(), linear.weight.float(), to_out.bias.float()))  # (D,): W1 bo + b1
+    values = (v @ out_weight).reshape(b, heads * p, dim)  # (B, H·P, D): V_h (W1 Wo)_h^T
     dtype = x.dtype
     scores = torch.baddbmm(key_bias.to(dtype).reshape(b, 1, heads * p), x,
                            keys.to(dtype).reshape(b, heads * p, dim).transpose(1, 2))  # (B, N, H·P)
     weights = scores.view(b, n, heads, p).softmax(-1).view(b, n, heads * p)
-    return torch.baddbmm(out_bias.to(dtype), weights, values.to(dtype))
+    if residual is None:
+        return torch.baddbmm(out_bias.to(dtype), weights, values.to(dtype))
+    return accumulate_linear_(residual + out_bias.to(dtype), weights, values.to(dtype).transpose(1, 2))
 
 
 def drop_masked_text(context: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
@@ -201,22 +265,22 @@ class PTDiTBlock(nn.Module):
         p = self.proxy_norm1(proxies)
         proxies = proxies + self.proxy_attn1(p, bias=layout.proxy_bias, attention_fn=attn)
         if ctx.through_proxies:
-            x = x + attention_through_proxies(self.pvisual_attn2, self.linear_1_visual, self.norm_before(x),
-                                              self.proxy_cross_norm(proxies), layout.proxy_bias)
+            x = attention_through_proxies(self.pvisual_attn2, self.linear_1_visual, self.norm_before(x),
+                                          self.proxy_cross_norm(proxies), layout.proxy_bias, residual=x)
         else:
-            x = x + attention_then_linear(self.pvisual_attn2, self.linear_1_visual, None, ctx.fold_projections,
-                                          inplace, self.norm_before(x), self.proxy_cross_norm(proxies),
-                                          bias=layout.proxy_bias, attention_fn=attn, buffers=ctx.buffers)
+            x = attention_then_linear(self.pvisual_attn2, self.linear_1_visual, None, ctx.fold_projections,
+                                      inplace, self.norm_before(x), self.proxy_cross_norm(proxies),
+                                      bias=layout.proxy_bias, attention_fn=attn, buffers=ctx.buffers, residual=x)
 
         # Texture Complement Module.
         if layout.settings.window_attention:
-            a = self.attn1(modulated_norm(self.norm1, x, shift_msa, scale_msa), bias=ctx.window_bias,
-                           windows=layout.num_windows, attention_fn=attn, buffers=ctx.buffers)
-            x = x.addcmul_(gate_msa, a) if inplace else torch.addcmul(x, gate_msa, a)
+            x = self.attn1.add_to(x, gate_msa, modulated_norm(self.norm1, x, shift_msa, scale_msa),
+                                  bias=ctx.window_bias, windows=layout.num_windows, attention_fn=attn,
+                                  buffers=ctx.buffers)
         if layout.settings.shift_window:
             sw = self.proxy_scale_shift_table.to(device=x.device, dtype=x.dtype)[None] + ctx.modulation[:, :3]
             shift_sw, scale_sw, gate_sw = sw[:, :, None].unbind(1)
-            y = modulated_norm(self.shift_window_norm, x, shift_sw, scale_sw)[:, layout.shift_index]
+            y = modulated_norm(self.shift_window_norm, x, shift_sw, scale_sw).index_select(1, layout.shift_index)
             # Gate and linear_2 act per token, so they run in shifted order; index_add scatters the result
             # back (token shift_index[i] receives row i), which is the unshift and the residual add in one.
             z = attention_then_linear(self.attn3, self.linear_2, gate_sw, ctx.fold_projections, inplace, y,
@@ -224,10 +288,8 @@ class PTDiTBlock(nn.Module):
                                       buffers=ctx.buffers)
             x = x.index_add_(1, layout.shift_index, z) if inplace else x.index_add(1, layout.shift_index, z)
 
-        a = self.attn2(x, ctx.text, bias=ctx.text_bias, attention_fn=attn, buffers=ctx.buffers)
-        x = x.add_(a) if inplace else x + a
-        y = self.ff(modulated_norm(self.norm2, x, shift_mlp, scale_mlp), ctx.buffers)
-        return x.addcmul_(gate_mlp, y) if inplace else torch.addcmul(x, gate_mlp, y)
+        x = self.attn2.add_to(x, None, x, ctx.text, bias=ctx.text_bias, attention_fn=attn, buffers=ctx.buffers)
+        return self.ff.add_to(x, gate_mlp, modulated_norm(self.norm2, x, shift_mlp, scale_mlp), ctx.buffers)
 
 
 # (block index, block, x (B, N, D), context) -> (B, N, D): runs one block in place of ``block(x, ctx)``.
@@ -247,7 +309,10 @@ class PTDiT(nn.Module):
     run each pair of consecutive linear layers as one GEMM (:func:`attention_then_linear`), and with few
     proxies the proxy-to-token attention through the proxies (:func:`attention_through_proxies`, which
     computes its own softmax instead of calling ``attention_fn``); at any size when sampling, the
-    linear layers write their outputs into buffers shared by the blocks (:class:`LinearBuffers`).
+    linear layers write their outputs into buffers shared by the blocks (:class:`LinearBuffers`),
+    keys and values skip their biases (:meth:`Attention.attend`; ``attention_fn`` must then be
+    softmax attention), output projections add straight into the residual and the FFN runs in
+    cache-sized row blocks on CPU (:meth:`FeedForward.add_to`).
     It reads the weights directly, so a host whose layers cast or patch weights per call passes False.
 
     Any sampling forward outside torch.compile drops the text tokens that every sample masks

@@ -111,6 +111,9 @@ def test_bf16_weights_run_in_bf16_and_stay_close():
     x, t, ctx, mask = tiny_inputs()
     ref = model(x, t, ctx, mask)
     model.to(torch.bfloat16)
+    direct = model(x, t, ctx, mask)  # sampling reads the weights directly
+    assert direct.dtype == torch.float32 and (direct - ref).abs().max() < 0.1 * ref.abs().max()
+    model.fold_projections = False  # every layer called as a module, so the hooks see every tensor
     seen = []
 
     def record(module, args, out):
@@ -291,9 +294,9 @@ def _through_proxies(monkeypatch, model, *inputs, **kwargs) -> tuple[torch.Tenso
     """The model's output and how many blocks ran the proxy-to-visual attention through the proxies."""
     calls = []
 
-    def counted(*args):
+    def counted(*args, **kwargs):
         calls.append(1)
-        return through_proxies(*args)
+        return through_proxies(*args, **kwargs)
 
     through_proxies = ptdit_model.attention_through_proxies
     with monkeypatch.context() as patch:
@@ -350,17 +353,19 @@ def test_linear_buffers_compute_the_layer_into_one_buffer_per_role(bias):
     buffers = LinearBuffers()
     x, y = torch.randn(2, 5, 8), torch.randn(2, 5, 8)
     with torch.no_grad():
-        first = buffers.linear(layer, x, "q")
+        first = buffers.linear(x, layer.weight, layer.bias, "q")
         torch.testing.assert_close(first, layer(x), atol=1e-6, rtol=1e-6)
         first_ptr = first.data_ptr()
-        again = buffers.linear(layer, y, "q")  # same role and shape: the same memory, new values
+        again = buffers.linear(y, layer.weight, layer.bias, "q")  # same role and shape: same memory, new values
         assert again.data_ptr() == first_ptr and again.shape == (2, 5, 12)
         torch.testing.assert_close(again, layer(y), atol=1e-6, rtol=1e-6)
-        other = buffers.linear(layer, x, "k")
+        other = buffers.linear(x, layer.weight, layer.bias, "k")
         assert other.data_ptr() != first_ptr
-        short = buffers.linear(layer, x[:, :3], "q")  # another shape gets its own buffer
+        short = buffers.linear(x[:, :3], layer.weight, layer.bias, "q")  # another shape gets its own buffer
         assert short.data_ptr() != first_ptr
         torch.testing.assert_close(short, layer(x[:, :3]), atol=1e-6, rtol=1e-6)
+        unbiased = buffers.linear(x, layer.weight, None, "v")
+        torch.testing.assert_close(unbiased, x @ layer.weight.t(), atol=1e-6, rtol=1e-6)
 
 
 def test_sampling_blocks_share_their_linear_buffers(monkeypatch):
@@ -371,20 +376,93 @@ def test_sampling_blocks_share_their_linear_buffers(monkeypatch):
     seen = {}
     original = LinearBuffers.linear
 
-    def recorded(self, layer, inputs, role):
-        out = original(self, layer, inputs, role)
+    def recorded(self, inputs, weight, bias, role):
+        out = original(self, inputs, weight, bias, role)
         seen.setdefault(role, []).append(out.data_ptr())
         return out
 
     monkeypatch.setattr(LinearBuffers, "linear", recorded)
     with torch.no_grad():
         model(x, t, ctx, mask)
-    assert len(seen["ffn"]) == len(model.transformer_blocks) == 2 and len(set(seen["ffn"])) == 1
+    assert len(seen["ffn"]) >= len(model.transformer_blocks) == 2 and len(set(seen["ffn"])) == 1
     assert {"q", "k", "v", "out"} <= set(seen)
     seen.clear()
     with torch.enable_grad():
         model(x, t, ctx, mask)
     assert seen == {}
+
+
+def _random_biases(model) -> None:
+    """Gives every bias of the model a random value (the test init zeroes them, real checkpoints do not)."""
+    generator = torch.Generator().manual_seed(3)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if name.endswith("bias"):
+                param.copy_(torch.randn(param.shape, generator=generator) * 0.3)
+
+
+@pytest.mark.parametrize("size, window", [
+    ((24, 40), None),  # 240 tokens: the linear pairs fold
+    ((18, 16), WindowSettings((1, 8, 8), (1, 4, 4))),  # padded windows, proxy attention through the proxies
+    ((8, 8), None),  # 16 tokens: nothing folds, the buffers alone
+])
+def test_sampling_with_biased_layers_equals_the_layers(size, window):
+    """Sampling projects keys and values without their biases (a key bias shifts a whole softmax row, a
+    value bias moves into the output bias) and adds the output projections straight into the residual;
+    with every bias non-zero and a different gate per sample it equals the layers run one by one."""
+    model = tiny_model()
+    _random_biases(model)
+    x, _, ctx, mask = tiny_inputs(batch=2, height=size[0], width=size[1])
+    t = torch.tensor([900.0, 50.0])
+    with torch.no_grad():
+        sampled = model(x, t, ctx, mask, window=window)
+        model.fold_projections = False
+        layered = model(x, t, ctx, mask, window=window)
+    with torch.enable_grad():
+        recorded = model(x, t, ctx, mask, window=window).detach()
+    torch.testing.assert_close(sampled, layered, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(sampled, recorded, atol=1e-5, rtol=1e-5)
+
+
+def test_weight_products_follow_the_weights():
+    """Products of weights kept between sampling forwards are rebuilt once a weight changes in place or
+    is replaced."""
+    model = tiny_model()
+    _random_biases(model)
+    window = WindowSettings((1, 8, 8), (1, 4, 4))
+    x, t, ctx, mask = tiny_inputs(batch=1, height=32, width=16)  # through the proxies
+    block = model.transformer_blocks[0]
+    with torch.no_grad():
+        before = model(x, t, ctx, mask, window=window)
+        block.linear_1_visual.weight.mul_(1.5)
+        block.pvisual_attn2.to_v.bias.add_(0.5)
+        block.attn1.to_out[0].bias = torch.nn.Parameter(block.attn1.to_out[0].bias + 0.5)
+        after = model(x, t, ctx, mask, window=window)
+        model.fold_projections = False
+        expected = model(x, t, ctx, mask, window=window)
+    assert not torch.allclose(after, before, atol=1e-3)
+    torch.testing.assert_close(after, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_feed_forward_in_row_blocks_equals_the_layers(monkeypatch):
+    """On CPU sampling runs the FFN in row blocks (the last one short) with its own tanh-GELU in cache-sized
+    passes; it equals the layers, and the GELU equals PyTorch's."""
+    torch.manual_seed(0)
+    ff = ptdit_model.FeedForward(16)
+    with torch.no_grad():
+        ff.net[0].proj.bias.normal_()
+        ff.net[2].bias.normal_()
+    x, residual, gate = torch.randn(2, 37, 16), torch.randn(2, 37, 16), torch.randn(2, 1, 16)
+    monkeypatch.setattr(ptdit_model, "FFN_ROWS", 10)
+    monkeypatch.setattr(ptdit_model, "GELU_BYTES", 3 * 64 * 4)  # 3 rows of the 64-wide activation
+    with torch.no_grad():
+        expected = residual + gate * ff(x)
+        got = ff.add_to(residual.clone(), gate, x, LinearBuffers())
+        torch.testing.assert_close(got, expected, atol=1e-6, rtol=1e-5)
+        h, bias = torch.randn(7, 64) * 4, torch.randn(64)
+        reference = torch.nn.functional.gelu(h + bias, approximate="tanh")
+        torch.testing.assert_close(ptdit_model.bias_gelu_tanh_(h, bias, LinearBuffers()), reference,
+                                   atol=1e-6, rtol=1e-5)
 
 
 def test_text_masked_in_every_sample_is_dropped_when_sampling():
