@@ -117,14 +117,15 @@ class DerivedWeights:
     ``get(name, sources, build)`` returns ``build()``'s tensor, computed again only when one of the
     ``sources`` tensors was replaced or written in place since (its storage or version counter moved).
     Under torch.compile it always builds: the graph computes the tensor, as a cache hit would need a
-    guard on Python state that changes after the first call (a recompile).
+    guard on Python state that changes after the first call (a recompile). So it does for weights
+    made under ``torch.inference_mode``, which keep no version counter.
     """
 
     def __init__(self):
         self._items: dict = {}
 
     def get(self, name: str, sources: tuple, build: Callable[[], torch.Tensor]) -> torch.Tensor:
-        if torch.compiler.is_compiling():
+        if torch.compiler.is_compiling() or any(t is not None and t.is_inference() for t in sources):
             return build()
         stamp = tuple(None if t is None else (t.data_ptr(), t._version, t.dtype, t.device) for t in sources)
         hit = self._items.get(name)

@@ -444,6 +444,19 @@ def test_weight_products_follow_the_weights():
     torch.testing.assert_close(after, expected, atol=1e-5, rtol=1e-5)
 
 
+def test_a_model_made_under_inference_mode_samples():
+    """Weights made under torch.inference_mode keep no version counter; their products are then built
+    every forward instead of kept."""
+    with torch.inference_mode():
+        model = tiny_model()
+        _random_biases(model)
+        x, t, ctx, mask = tiny_inputs(batch=1, height=32, width=16)
+        window = WindowSettings((1, 8, 8), (1, 4, 4))  # through the proxies: W1 Wo is needed
+        first, again = model(x, t, ctx, mask, window=window), model(x, t, ctx, mask, window=window)
+    torch.testing.assert_close(first, again, atol=0, rtol=0)
+    assert model.transformer_blocks[0].pvisual_attn2.derived._items == {}
+
+
 def test_feed_forward_in_row_blocks_equals_the_layers(monkeypatch):
     """On CPU sampling runs the FFN in row blocks (the last one short) with its own tanh-GELU in cache-sized
     passes; it equals the layers, and the GELU equals PyTorch's."""
