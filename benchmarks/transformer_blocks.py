@@ -130,8 +130,8 @@ def run_case(kind: str, size: int, blocks: int, repeats: int) -> dict:
         if kind == "ptdit":
             config, model, x, text, modulation = ptdit_case(size, blocks)
             layout = model.layout((1, side, side), None, x.device, torch.float32)
-            ctx = BlockContext(layout, layout.window_bias(1), layout.shift_bias(1), modulation, text, None,
-                               model.attention_fn)
+            ctx = BlockContext(layout, layout.window_bias(1), layout.shift_bias(1), layout.shift_rows(1), modulation,
+                               text, None, model.attention_fn)
             params = sum(p.numel() for p in model.transformer_blocks[0].parameters())
 
             def step():

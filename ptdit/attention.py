@@ -69,20 +69,19 @@ class LinearBuffers:
     A block allocates the same (B*N, D)-sized activations each time (19 MB each at 1024 px), and the
     C allocator hands memory of that size back to the OS between uses, so a fresh tensor is
     page-faulted in again: a tenth of a CPU forward. Written through ``out=`` into these buffers,
-    the pages are touched once per forward. Sampling only (no graph): the weights are read directly.
-    A role's buffer holds its result until the next call with that role and shape.
+    the pages are touched once per forward, and not at all in the next forwards of a model that keeps
+    its set (:meth:`ptdit.model.PTDiT.sampling_buffers`). Sampling only (no graph): the weights are
+    read directly. A role's buffer holds its result until the next call with that role and shape. At
+    most ``capacity`` shapes are kept, the least recently used dropped first: a forward uses about a
+    dozen, and prompts of other lengths add small ones.
     """
 
-    def __init__(self):
-        self._items: dict = {}
+    def __init__(self, capacity: int = 32):
+        self._items = ShapeCache(capacity)
 
     def buffer(self, role: str, rows: int, columns: int, like: torch.Tensor) -> torch.Tensor:
         """The (rows, columns) buffer of ``role`` in the dtype and on the device of ``like``."""
-        key = (role, rows, columns, like.dtype, like.device)
-        out = self._items.get(key)
-        if out is None:
-            out = self._items[key] = like.new_empty(rows, columns)
-        return out
+        return self._items.get((role, rows, columns, like.dtype, like.device), lambda: like.new_empty(rows, columns))
 
     def linear(self, x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor], role: str) -> torch.Tensor:
         """x (..., D_in) @ weight (D_out, D_in)^T + bias (D_out,) or None -> (..., D_out) in the ``role`` buffer."""
@@ -98,6 +97,21 @@ class LinearBuffers:
 def buffered_linear(layer: nn.Module, x: torch.Tensor, buffers: Optional[LinearBuffers], role: str) -> torch.Tensor:
     """``layer(x)``, into ``buffers`` when given (see :class:`LinearBuffers`)."""
     return layer(x) if buffers is None else buffers.linear(x, layer.weight, layer.bias, role)
+
+
+def gather_rows(x: torch.Tensor, rows: torch.Tensor, buffers: Optional[LinearBuffers] = None) -> torch.Tensor:
+    """(B, N, D) -> (B, N, D) whose flat row i is flat row ``rows[i]`` of x (rows index the B*N rows),
+    into the "gather" buffer when ``buffers`` are given."""
+    flat = x.reshape(-1, x.shape[-1])
+    if buffers is None:
+        return flat.index_select(0, rows).view(x.shape)
+    return torch.index_select(flat, 0, rows, out=buffers.buffer("gather", *flat.shape, x)).view(x.shape)
+
+
+def scatter_add_rows(x: torch.Tensor, rows: torch.Tensor, z: torch.Tensor, inplace: bool) -> torch.Tensor:
+    """x (B, N, D) with z's flat row i added to x's flat row ``rows[i]``; in place when ``inplace``."""
+    flat, rows_z = x.view(-1, x.shape[-1]), z.reshape(-1, z.shape[-1])
+    return (flat.index_add_(0, rows, rows_z) if inplace else flat.index_add(0, rows, rows_z)).view(x.shape)
 
 
 def accumulate_linear_(out: torch.Tensor, h: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
@@ -297,6 +311,15 @@ class WindowLayout:
     def shift_bias(self, batch: int) -> Optional[torch.Tensor]:
         """Additive bias of the shifted-window attention (regions and padding keys)."""
         return self._batched("shift", self._shift_bias, batch)
+
+    def shift_rows(self, batch: int) -> torch.Tensor:
+        """(B*N,) :attr:`shift_index` over the rows of a flattened (B*N, D) batch: row i of the shifted
+        batch is row ``shift_rows[i]`` of the unshifted one (built once per batch size)."""
+        if batch == 1:
+            return self.shift_index
+        return self._biases.get(("shift_rows", batch), lambda: (
+            self.shift_index[None] + self.tokens * torch.arange(batch, device=self.shift_index.device)[:, None]
+        ).reshape(-1))
 
     @staticmethod
     def _key_bias(valid_windows: torch.Tensor) -> torch.Tensor:

@@ -7,6 +7,7 @@ see :mod:`ptdit.attention` for the geometry and ``docs/architecture.md`` for the
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -15,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .attention import (MASKED, Attention, AttentionFn, LinearBuffers, ShapeCache, WindowLayout, accumulate_linear_,
-                        sdpa)
+                        gather_rows, scatter_add_rows, sdpa)
 from .config import PTDiTConfig, WindowSettings
 from .embeddings import AdaLayerNormSingle, CaptionProjection, PatchEmbed
 
@@ -27,6 +28,7 @@ class BlockContext:
     layout: WindowLayout
     window_bias: Optional[torch.Tensor]  # (B*Nw, 1, n, n) layout.window_bias(B)
     shift_bias: Optional[torch.Tensor]  # (B*Nw, 1, n, n) layout.shift_bias(B)
+    shift_rows: Optional[torch.Tensor]  # (B*N,) layout.shift_rows(B), None without shifted windows
     modulation: torch.Tensor  # (B, 6, D) adaLN-single output T
     text: torch.Tensor  # (B, L, D) projected caption
     text_bias: Optional[torch.Tensor]  # (B, 1, 1, L) additive, or None
@@ -129,14 +131,19 @@ def folded_linears(first_weight: torch.Tensor, first_bias: torch.Tensor, second:
 
 
 def apply_affine(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor,
-                 residual: Optional[torch.Tensor] = None) -> torch.Tensor:
+                 residual: Optional[torch.Tensor] = None, buffers: Optional[LinearBuffers] = None) -> torch.Tensor:
     """h (B, N, D0) through :func:`folded_linears`' map -> (B, N, D2), plus ``residual`` (B, N, D2) when
-    given: the GEMM then adds into a new tensor that starts as residual + bias."""
+    given: the GEMM then adds into a new tensor that starts as residual + bias. Without a residual the
+    result goes into the "out" buffer when ``buffers`` are given."""
     if residual is not None:
         return accumulate_linear_(residual + (bias if bias.ndim == 1 else bias[:, None]), h, weight)
     if weight.ndim == 2 or h.shape[0] == 1:
-        return F.linear(h, weight.reshape(-1, weight.shape[-1]), bias.reshape(-1))
-    return torch.baddbmm(bias[:, None], h, weight.transpose(1, 2))
+        weight, bias = weight.reshape(-1, weight.shape[-1]), bias.reshape(-1)
+        return F.linear(h, weight, bias) if buffers is None else buffers.linear(h, weight, bias, "out")
+    if buffers is None:
+        return torch.baddbmm(bias[:, None], h, weight.transpose(1, 2))
+    out = buffers.buffer("out", h.shape[0] * h.shape[1], weight.shape[1], h).view(h.shape[0], h.shape[1], -1)
+    return torch.baddbmm(bias[:, None], h, weight.transpose(1, 2), out=out)
 
 
 def attention_then_linear(attention: Attention, linear: nn.Module, gate: Optional[torch.Tensor], fold: bool,
@@ -152,7 +159,8 @@ def attention_then_linear(attention: Attention, linear: nn.Module, gate: Optiona
     """
     if fold:
         heads, out_bias = attention.attend(*args, **kwargs)
-        return apply_affine(heads, *folded_linears(attention.to_out[0].weight, out_bias, linear, gate), residual)
+        return apply_affine(heads, *folded_linears(attention.to_out[0].weight, out_bias, linear, gate), residual,
+                            kwargs.get("buffers"))
     a = attention(*args, **kwargs)
     if gate is not None:
         a = a.mul_(gate) if inplace else a * gate
@@ -160,10 +168,12 @@ def attention_then_linear(attention: Attention, linear: nn.Module, gate: Optiona
 
 
 def attention_through_proxies(attention: Attention, linear: nn.Module, x: torch.Tensor, proxies: torch.Tensor,
-                              bias: Optional[torch.Tensor], residual: Optional[torch.Tensor] = None) -> torch.Tensor:
+                              bias: Optional[torch.Tensor], residual: Optional[torch.Tensor] = None,
+                              buffers: Optional[LinearBuffers] = None) -> torch.Tensor:
     """``linear(attention(x, proxies, bias))`` -> (B, N, D) for x (B, N, D) queries and few proxy keys
     (B, P, D); bias (1, 1, 1, P) additive or None; plus ``residual`` (B, N, D) when given (a new tensor).
-    Reads the weights directly, like folding.
+    Reads the weights directly, like folding; the scores go into the "scores" buffer when ``buffers``
+    are given.
 
     Per head h (d channels, scale s = d^-1/2) the scores are (x Wq_h^T + bq_h) K_h^T s
     = x (s K_h Wq_h)^T + s bq_h K_h^T, so the scores of all heads are one (N, D) x (D, H·P) GEMM against
@@ -193,8 +203,9 @@ def attention_through_proxies(attention: Attention, linear: nn.Module, x: torch.
         linear.bias.float(), linear.weight.float(), to_out.bias.float()))  # (D,): W1 bo + b1
     values = (v @ out_weight).reshape(b, heads * p, dim)  # (B, H·P, D): V_h (W1 Wo)_h^T
     dtype = x.dtype
+    out = None if buffers is None else buffers.buffer("scores", b * n, heads * p, x).view(b, n, heads * p)
     scores = torch.baddbmm(key_bias.to(dtype).reshape(b, 1, heads * p), x,
-                           keys.to(dtype).reshape(b, heads * p, dim).transpose(1, 2))  # (B, N, H·P)
+                           keys.to(dtype).reshape(b, heads * p, dim).transpose(1, 2), out=out)  # (B, N, H·P)
     weights = scores.view(b, n, heads, p).softmax(-1).view(b, n, heads * p)
     if residual is None:
         return torch.baddbmm(out_bias.to(dtype), weights, values.to(dtype))
@@ -266,7 +277,8 @@ class PTDiTBlock(nn.Module):
         proxies = proxies + self.proxy_attn1(p, bias=layout.proxy_bias, attention_fn=attn)
         if ctx.through_proxies:
             x = attention_through_proxies(self.pvisual_attn2, self.linear_1_visual, self.norm_before(x),
-                                          self.proxy_cross_norm(proxies), layout.proxy_bias, residual=x)
+                                          self.proxy_cross_norm(proxies), layout.proxy_bias, residual=x,
+                                          buffers=ctx.buffers)
         else:
             x = attention_then_linear(self.pvisual_attn2, self.linear_1_visual, None, ctx.fold_projections,
                                       inplace, self.norm_before(x), self.proxy_cross_norm(proxies),
@@ -280,13 +292,13 @@ class PTDiTBlock(nn.Module):
         if layout.settings.shift_window:
             sw = self.proxy_scale_shift_table.to(device=x.device, dtype=x.dtype)[None] + ctx.modulation[:, :3]
             shift_sw, scale_sw, gate_sw = sw[:, :, None].unbind(1)
-            y = modulated_norm(self.shift_window_norm, x, shift_sw, scale_sw).index_select(1, layout.shift_index)
+            y = gather_rows(modulated_norm(self.shift_window_norm, x, shift_sw, scale_sw), ctx.shift_rows, ctx.buffers)
             # Gate and linear_2 act per token, so they run in shifted order; index_add scatters the result
             # back (token shift_index[i] receives row i), which is the unshift and the residual add in one.
             z = attention_then_linear(self.attn3, self.linear_2, gate_sw, ctx.fold_projections, inplace, y,
                                       bias=ctx.shift_bias, windows=layout.num_windows, attention_fn=attn,
                                       buffers=ctx.buffers)
-            x = x.index_add_(1, layout.shift_index, z) if inplace else x.index_add(1, layout.shift_index, z)
+            x = scatter_add_rows(x, ctx.shift_rows, z, inplace)
 
         x = self.attn2.add_to(x, None, x, ctx.text, bias=ctx.text_bias, attention_fn=attn, buffers=ctx.buffers)
         return self.ff.add_to(x, gate_mlp, modulated_norm(self.norm2, x, shift_mlp, scale_mlp), ctx.buffers)
@@ -339,6 +351,7 @@ class PTDiT(nn.Module):
         self.proj_out = operations.Linear(dim, config.patch_size ** 2 * config.out_channels, **kw)
         self._layouts = ShapeCache()  # (grid, settings, device, dtype) -> WindowLayout
         self._positions = ShapeCache()  # (grid, settings, device) -> (1, N, D) float32, window-major
+        self._sampling_buffers = ShapeCache(capacity=2)  # (thread, batch, tokens, dtype, device) -> LinearBuffers
         # ``init_weights`` gives plain PyTorch use a usable random init; a host that loads weights
         # right away (ComfyUI) passes False and skips the cost, as its own models do.
         if init_weights and self.scale_shift_table.device.type != "meta":
@@ -372,11 +385,26 @@ class PTDiT(nn.Module):
         device = torch.device(device)
         return self._layouts.get((grid, window, device, dtype), lambda: WindowLayout(grid, window, device, dtype))
 
+    def sampling_buffers(self, batch: int, tokens: int, dtype: torch.dtype, device) -> LinearBuffers:
+        """The activation buffers of a sampling forward, kept between forwards of the same shape in the
+        same thread (the two most recent shapes): steady-state sampling then allocates no large tensor
+        for the linear layers. Under torch.compile a fresh set per forward (no Python state in the graph).
+        :meth:`release_buffers` frees them."""
+        if torch.compiler.is_compiling():
+            return LinearBuffers()
+        key = (threading.get_ident(), batch, tokens, dtype, torch.device(device))
+        return self._sampling_buffers.get(key, LinearBuffers)
+
+    def release_buffers(self) -> None:
+        """Frees the activation buffers kept between sampling forwards (the next one makes them again)."""
+        self._sampling_buffers = ShapeCache(capacity=2)
+
     @torch.compiler.disable
     def geometry(self, grid: tuple[int, int, int], window: Optional[WindowSettings], batch: int, device, dtype
-                 ) -> tuple[WindowLayout, torch.Tensor, Optional[torch.Tensor], Optional[torch.Tensor]]:
+                 ) -> tuple[WindowLayout, torch.Tensor, Optional[torch.Tensor], Optional[torch.Tensor],
+                            Optional[torch.Tensor]]:
         """Cached per-shape tensors: (layout, positional table (1, N, D) float32 in window-major order and
-        zero on padding, window bias, shift bias).
+        zero on padding, window bias, shift bias, shifted-window rows of the batch or None).
 
         Kept out of torch.compile: the caches are plain Python state, so a traced look-up would turn
         every cache fill into a recompile. The compiled forward has one graph break here instead.
@@ -387,7 +415,8 @@ class PTDiT(nn.Module):
             return layout.to_windows(self.pos_embed.positional_table(grid, device).view(1, *grid, -1))
 
         positions = self._positions.get((grid, layout.settings, torch.device(device)), window_major_table)
-        return layout, positions, layout.window_bias(batch), layout.shift_bias(batch)
+        shift_rows = layout.shift_rows(batch) if layout.settings.shift_window else None
+        return layout, positions, layout.window_bias(batch), layout.shift_bias(batch), shift_rows
 
     def forward(self, x: torch.Tensor, timestep: torch.Tensor, context: torch.Tensor,
                 context_mask: Optional[torch.Tensor] = None, window: Optional[WindowSettings] = None,
@@ -404,7 +433,7 @@ class PTDiT(nn.Module):
         p = self.config.patch_size
         grid = (f, hl // p, wl // p)
         dtype = compute_dtype or self.working_dtype
-        layout, positions, window_bias, shift_bias = self.geometry(grid, window, b, x.device, dtype)
+        layout, positions, window_bias, shift_bias, shift_rows = self.geometry(grid, window, b, x.device, dtype)
         timestep = timestep.reshape(-1).expand(b)
 
         e, modulation = self.adaln_single(timestep, dtype)
@@ -417,9 +446,10 @@ class PTDiT(nn.Module):
             text_bias = ((1 - context_mask.to(dtype)) * MASKED)[:, None, None, :]
         fold = direct and self.config.folds_projections(layout.tokens)
         through_proxies = fold and self.config.folds_through_proxies(layout.num_proxies)
-        ctx = BlockContext(layout, window_bias, shift_bias, modulation, self.caption_projection(context.to(dtype)),
-                           text_bias, attention_fn or self.attention_fn, fold, through_proxies,
-                           LinearBuffers() if direct else None)
+        buffers = self.sampling_buffers(b, layout.tokens, dtype, x.device) if direct else None
+        ctx = BlockContext(layout, window_bias, shift_bias, shift_rows, modulation,
+                           self.caption_projection(context.to(dtype)), text_bias, attention_fn or self.attention_fn,
+                           fold, through_proxies, buffers)
 
         h = layout.to_windows(self.pos_embed(x.to(dtype)), positions)  # (B, N, D)
         for i, block in enumerate(self.transformer_blocks):

@@ -1,6 +1,8 @@
 """Behaviour of the PT-DiT model beyond reference parity: batching, knobs, padding, caching, errors."""
 from __future__ import annotations
 
+import threading
+
 import pytest
 import torch
 
@@ -390,6 +392,48 @@ def test_sampling_blocks_share_their_linear_buffers(monkeypatch):
     with torch.enable_grad():
         model(x, t, ctx, mask)
     assert seen == {}
+
+
+def test_a_model_keeps_its_sampling_buffers_between_forwards(monkeypatch):
+    """Sampling forwards of one shape write into the same memory and agree exactly; another thread gets
+    its own set; release_buffers drops them; a set keeps at most its capacity of shapes."""
+    model = tiny_model()
+    x, t, ctx, mask = tiny_inputs()
+    seen = []
+    original = LinearBuffers.linear
+
+    def recorded(self, inputs, weight, bias, role):
+        out = original(self, inputs, weight, bias, role)
+        if role == "ffn":
+            seen.append(out.data_ptr())
+        return out
+
+    monkeypatch.setattr(LinearBuffers, "linear", recorded)
+    with torch.no_grad():
+        first = model(x, t, ctx, mask)
+        torch.testing.assert_close(model(x, t, ctx, mask), first, atol=0, rtol=0)
+        assert len(seen) > 2 and len(set(seen)) == 1
+        other = []
+
+        def sample_in_another_thread():
+            with torch.no_grad():  # grad mode is per thread
+                other.append(model(x, t, ctx, mask))
+
+        thread = threading.Thread(target=sample_in_another_thread)
+        thread.start()
+        thread.join()
+        assert len(set(seen)) == 2 and other[0].equal(first)
+        kept = model.sampling_buffers(2, 256, torch.float32, "cpu")  # 2 samples of 16 x 16 tokens
+        model.release_buffers()
+        assert model.sampling_buffers(2, 256, torch.float32, "cpu") is not kept
+
+    buffers = LinearBuffers(capacity=2)
+    like = torch.empty(1)
+    a = buffers.buffer("a", 3, 4, like)
+    assert buffers.buffer("a", 3, 4, like) is a
+    buffers.buffer("b", 3, 4, like)
+    buffers.buffer("c", 3, 4, like)  # "a" is now the least recently used of three
+    assert buffers.buffer("a", 3, 4, like) is not a
 
 
 def _random_biases(model) -> None:
