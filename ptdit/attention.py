@@ -62,6 +62,9 @@ class ShapeCache:
     def __len__(self) -> int:
         return len(self._items)
 
+    def clear(self) -> None:
+        self._items.clear()
+
 
 class LinearBuffers:
     """Output buffers of the large linear layers in one forward, reused by every block.
@@ -112,6 +115,14 @@ def scatter_add_rows(x: torch.Tensor, rows: torch.Tensor, z: torch.Tensor, inpla
     """x (B, N, D) with z's flat row i added to x's flat row ``rows[i]``; in place when ``inplace``."""
     flat, rows_z = x.view(-1, x.shape[-1]), z.reshape(-1, z.shape[-1])
     return (flat.index_add_(0, rows, rows_z) if inplace else flat.index_add(0, rows, rows_z)).view(x.shape)
+
+
+def gated_add(residual: torch.Tensor, gate: Optional[torch.Tensor], a: torch.Tensor) -> torch.Tensor:
+    """``residual + gate * a`` (gate (B, 1, D) or None for 1): in place on ``residual`` when no graph is
+    recorded, a new tensor otherwise."""
+    if torch.is_grad_enabled():
+        return residual + a if gate is None else torch.addcmul(residual, gate, a)
+    return residual.add_(a) if gate is None else residual.addcmul_(gate, a)
 
 
 def accumulate_linear_(out: torch.Tensor, h: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
@@ -191,10 +202,7 @@ class Attention(nn.Module):
         output is never written out as its own (B, S, D) tensor.
         """
         if buffers is None:
-            a = self(x, context, bias, windows, attention_fn)
-            if torch.is_grad_enabled():
-                return residual + a if gate is None else torch.addcmul(residual, gate, a)
-            return residual.add_(a) if gate is None else residual.addcmul_(gate, a)
+            return gated_add(residual, gate, self(x, context, bias, windows, attention_fn))
         heads, out_bias = self.attend(x, context, bias, windows, attention_fn, buffers)
         weight = self.to_out[0].weight
         if gate is None:

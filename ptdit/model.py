@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .attention import (MASKED, Attention, AttentionFn, LinearBuffers, ShapeCache, WindowLayout, accumulate_linear_,
-                        gather_rows, scatter_add_rows, sdpa)
+                        gated_add, gather_rows, scatter_add_rows, sdpa)
 from .config import PTDiTConfig, WindowSettings
 from .embeddings import AdaLayerNormSingle, CaptionProjection, PatchEmbed
 
@@ -88,15 +88,15 @@ class FeedForward(nn.Module):
         ``residual`` before the next begins, so the 4D-wide activation stays in cache.
         """
         if buffers is None:
-            y = self(x)
-            return torch.addcmul(residual, gate, y) if torch.is_grad_enabled() else residual.addcmul_(gate, y)
+            return gated_add(residual, gate, self(x))
         first, second = self.net[0].proj, self.net[2]
         cpu = x.device.type == "cpu"
         step = FFN_ROWS if cpu else x.shape[1]
+        own_gelu = cpu and x.dtype == torch.float32
         for i in range(x.shape[0]):
             for start in range(0, x.shape[1], step):
                 rows = slice(start, start + step)
-                if cpu and x.dtype == torch.float32:
+                if own_gelu:
                     h = bias_gelu_tanh_(buffers.linear(x[i, rows], first.weight, None, "ffn"), first.bias, buffers)
                 else:
                     h = torch.ops.aten.gelu_(buffers.linear(x[i, rows], first.weight, first.bias, "ffn"),
@@ -140,9 +140,8 @@ def apply_affine(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor,
     if weight.ndim == 2 or h.shape[0] == 1:
         weight, bias = weight.reshape(-1, weight.shape[-1]), bias.reshape(-1)
         return F.linear(h, weight, bias) if buffers is None else buffers.linear(h, weight, bias, "out")
-    if buffers is None:
-        return torch.baddbmm(bias[:, None], h, weight.transpose(1, 2))
-    out = buffers.buffer("out", h.shape[0] * h.shape[1], weight.shape[1], h).view(h.shape[0], h.shape[1], -1)
+    b, n = h.shape[:2]
+    out = None if buffers is None else buffers.buffer("out", b * n, weight.shape[1], h).view(b, n, -1)
     return torch.baddbmm(bias[:, None], h, weight.transpose(1, 2), out=out)
 
 
@@ -397,7 +396,7 @@ class PTDiT(nn.Module):
 
     def release_buffers(self) -> None:
         """Frees the activation buffers kept between sampling forwards (the next one makes them again)."""
-        self._sampling_buffers = ShapeCache(capacity=2)
+        self._sampling_buffers.clear()
 
     @torch.compiler.disable
     def geometry(self, grid: tuple[int, int, int], window: Optional[WindowSettings], batch: int, device, dtype
