@@ -14,7 +14,6 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 STYLE = {"ptdit": ("PT-DiT (this pack, as ComfyUI runs it)", "tab:blue"),
-         "ptdit_torch": ("PT-DiT (this pack, pure PyTorch)", "tab:cyan"),
          "pixart": ("PixArt (ComfyUI, full attention)", "tab:red"), "official": ("PT-DiT (official code)", "tab:green")}
 
 
@@ -30,16 +29,15 @@ def _draw(ax, rows: list[dict], model: str, value) -> None:
 
 def plot(rows: list[dict], official: bool, path: str, caption: str) -> None:
     """Write the two-panel PNG for the rows of ``scaling.py`` to ``path``."""
-    models = ["ptdit", "ptdit_torch", "pixart"] + (["official"] if official else [])
+    models = ["ptdit", "pixart"] + (["official"] if official else [])
     fig, (ax_time, ax_flops) = plt.subplots(1, 2, figsize=(12, 5.2))
     for model in models:
         _draw(ax_time, rows, model, lambda r, m=model: r["seconds"].get(m))
     for model in ("ptdit", "pixart"):  # the official PT-DiT does the same attention work as ours
         _draw(ax_flops, rows, model, lambda r, m=model: r["flops"][m])
     for r in rows:
-        for model, offset in (("ptdit", (4, 4)), ("ptdit_torch", (4, -12))):
-            ax_time.annotate(f"×{r['ratios'][model + '/pixart']['median']:.2f}", (r["tokens"], r["seconds"][model]),
-                             textcoords="offset points", xytext=offset, fontsize=8, color=STYLE[model][1])
+        ax_time.annotate(f"×{r['ratios']['ptdit/pixart']['median']:.2f}", (r["tokens"], r["seconds"]["ptdit"]),
+                         textcoords="offset points", xytext=(4, 4), fontsize=8, color=STYLE["ptdit"][1])
         ax_flops.annotate(f"{100 * r['attention_ratio']:.1f} %", (r["tokens"], r["flops"]["ptdit"]),
                           textcoords="offset points", xytext=(4, -12), fontsize=8, color=STYLE["ptdit"][1])
     ax_time.set(title="time per forward (PT-DiT points: PT-DiT / PixArt, paired)", ylabel="seconds")

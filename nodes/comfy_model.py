@@ -18,10 +18,12 @@ import torch
 import comfy.conds
 import comfy.latent_formats
 import comfy.model_base
+import comfy.patcher_extension
 import comfy.supported_models_base
-from comfy.ldm.modules.attention import optimized_attention
+from comfy.ldm.modules.attention import optimized_attention, optimized_attention_for_device
 
 from ..ptdit import PTDiT, PTDiTConfig
+from ..ptdit.attention import AttentionFn
 from ..ptdit.model import BlockContext, BlockHook, PTDiTBlock
 from ..ptdit.flow import BASE_RESOLUTION
 from ..ptdit.inputs import check_inputs
@@ -131,29 +133,45 @@ def text_conditioning(model: PTDiTBaseModel, cross_attn: torch.Tensor, cond: dic
     return context, mask
 
 
-def comfy_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: Optional[torch.Tensor]) -> torch.Tensor:
-    """ptdit attention through ComfyUI's selected backend; (G, H, S, d) in and out."""
-    if bias is not None:
-        bias = bias.expand(q.shape[0], -1, q.shape[2], k.shape[2])
-    return optimized_attention(q, k, v, q.shape[1], mask=bias, skip_reshape=True, skip_output_reshape=True)
+def comfy_attention(transformer_options: dict, device: torch.device) -> AttentionFn:
+    """ptdit's attention function, (G, H, S, d) in and out, through ComfyUI's attention.
+
+    ``transformer_options`` reach every call, so an ``optimized_attention_override`` (set by
+    ``ModelPatcher.set_model_optimized_attention``) applies. On a GPU the function is ComfyUI's selected
+    one; on CPU, where that is the memory-saving sub-quadratic attention, it is core's choice for small
+    inputs: PT-DiT's windows and proxies are a few hundred keys at most.
+    """
+    if device.type == "cpu":
+        attention = optimized_attention_for_device(device, mask=True, small_input=True)
+    else:
+        attention = optimized_attention
+
+    def attend(q, k, v, bias):
+        if bias is not None:
+            bias = bias.expand(q.shape[0], -1, q.shape[2], k.shape[2])
+        return attention(q, k, v, q.shape[1], mask=bias, skip_reshape=True, skip_output_reshape=True,
+                         transformer_options=transformer_options)
+    return attend
 
 
 BLOCK_PATCH = "block"  # transformer_options["patches_replace"]["dit"][("block", i)] replaces block i
 
 
-def block_patches(transformer_options: dict, blocks: int) -> Optional[BlockHook]:
-    """A ``PTDiT`` block hook running the ``("block", i)`` replace patches, or None when there are none.
+def run_blocks(transformer_options: dict, blocks: int) -> BlockHook:
+    """The ``PTDiT`` block hook of a ComfyUI call: sets ``block_index`` / ``total_blocks`` as core DiTs
+    do and runs the ``("block", i)`` replace patches.
 
     A patch is called as core DiTs call theirs: ``patch(args, {"original_block": run})`` with
     ``args = {"img": x (B, N, D) window-major tokens, "txt": projected caption (B, L, D), "vec":
-    adaLN-single modulation (B, 6, D), "transformer_options": ...}``; ``run(args)`` runs the block on
-    ``args`` and returns ``{"img": ...}``; the patch returns a dict whose ``"img"`` is the block output.
+    adaLN-single modulation (B, 6, D), "block_index": i, "transformer_options": ...}``; ``run(args)``
+    runs the block on ``args`` and returns ``{"img": ...}``; the patch returns a dict whose ``"img"`` is
+    the block output.
     """
     replace = transformer_options.get("patches_replace", {}).get("dit", {})
-    if not any((BLOCK_PATCH, i) in replace for i in range(blocks)):
-        return None
+    transformer_options["total_blocks"] = blocks
 
     def run(index: int, block: PTDiTBlock, x: torch.Tensor, ctx: BlockContext) -> torch.Tensor:
+        transformer_options["block_index"] = index
         patch = replace.get((BLOCK_PATCH, index))
         if patch is None:
             return block(x, ctx)
@@ -161,7 +179,8 @@ def block_patches(transformer_options: dict, blocks: int) -> Optional[BlockHook]
         def original(args: dict) -> dict:
             return {"img": block(args["img"], dataclasses.replace(ctx, text=args["txt"], modulation=args["vec"]))}
 
-        args = {"img": x, "txt": ctx.text, "vec": ctx.modulation, "transformer_options": transformer_options}
+        args = {"img": x, "txt": ctx.text, "vec": ctx.modulation, "block_index": index,
+                "transformer_options": transformer_options}
         return patch(args, {"original_block": original})["img"]
 
     return run
@@ -174,25 +193,34 @@ class ComfyPTDiT(PTDiT):
     expects ``noise - x0``; PT-DiT predicts ``x0 - noise`` in its first ``in_channels`` outputs,
     so the wrapper returns the negated velocity. Window options come from
     ``transformer_options["ptdit"]`` (set by the Proxy Ratio / Window Attention nodes), block
-    patches from ``transformer_options["patches_replace"]["dit"][("block", i)]`` (:func:`block_patches`).
-    Every layer runs as its own module (no folded projections): ComfyUI's layers cast weights per call
-    (fp8, low-VRAM offload) and apply LoRA weight patches there, which folding would bypass.
+    patches from ``transformer_options["patches_replace"]["dit"][("block", i)]`` (:func:`run_blocks`);
+    the forward runs through the ``DIFFUSION_MODEL`` wrappers, as core's DiTs do.
     """
 
     def __init__(self, ptdit_config: dict, image_model: str = "ptdit", dtype=None, device=None, operations=None,
                  **_ignored):
         super().__init__(PTDiTConfig.from_dict(ptdit_config), dtype=dtype, device=device,
-                         operations=operations or torch.nn, attention_fn=comfy_attention, init_weights=False,
-                         fold_projections=False)
+                         operations=operations or torch.nn, init_weights=False)
 
     def forward(self, x, timesteps, context, attention_mask=None, transformer_options={}, **kwargs):
+        wrappers = comfy.patcher_extension.get_all_wrappers(comfy.patcher_extension.WrappersMP.DIFFUSION_MODEL,
+                                                            transformer_options)
+        if wrappers:
+            # For a float32 flow model ``x`` is the sampler's own input tensor (BaseModel casts it to
+            # the same dtype, which copies nothing), and a wrapper may write its input in place (stock
+            # EasyCache adds its cached difference to it): the wrappers get a copy.
+            x = x.clone()
+        return comfy.patcher_extension.WrapperExecutor.new_class_executor(self._forward, self, wrappers).execute(
+            x, timesteps, context, attention_mask, transformer_options, **kwargs)
+
+    def _forward(self, x, timesteps, context, attention_mask=None, transformer_options={}, **kwargs):
         if attention_mask is not None and attention_mask.shape[0] != context.shape[0]:
             attention_mask = attention_mask.repeat(context.shape[0] // attention_mask.shape[0], 1)
         check_inputs(self.config, x, timesteps, context, attention_mask)
         options: WindowOptions = transformer_options.get(TRANSFORMER_OPTIONS_KEY) or WindowOptions()
         p = self.config.patch_size
         grid = (x.shape[2] if x.ndim == 5 else 1, x.shape[-2] // p, x.shape[-1] // p)
-        window = options.resolve(self.config, grid)
-        out = super().forward(x, timesteps, context, attention_mask, window=window, compute_dtype=x.dtype,
-                              block_hook=block_patches(transformer_options, len(self.transformer_blocks)))
+        out = super().forward(x, timesteps, context, attention_mask, window=options.resolve(self.config, grid),
+                              attention_fn=comfy_attention(transformer_options, x.device), compute_dtype=x.dtype,
+                              block_hook=run_blocks(transformer_options, len(self.transformer_blocks)))
         return -out[:, : self.config.in_channels].to(x.dtype)

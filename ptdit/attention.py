@@ -59,106 +59,17 @@ class ShapeCache:
             self._items.popitem(last=False)
         return value
 
-    def __len__(self) -> int:
-        return len(self._items)
 
-    def clear(self) -> None:
-        self._items.clear()
-
-
-class LinearBuffers:
-    """Output buffers of the large linear layers in one forward, reused by every block.
-
-    A block allocates the same (B*N, D)-sized activations each time (19 MB each at 1024 px), and the
-    C allocator hands memory of that size back to the OS between uses, so a fresh tensor is
-    page-faulted in again: a tenth of a CPU forward. Written through ``out=`` into these buffers,
-    the pages are touched once per forward, and not at all in the next forwards of a model that keeps
-    its set (:meth:`ptdit.model.PTDiT.sampling_buffers`). Sampling only (no graph): the weights are
-    read directly. A role's buffer holds its result until the next call with that role and shape. At
-    most ``capacity`` shapes are kept, the least recently used dropped first: a forward uses about a
-    dozen, and prompts of other lengths add small ones.
-    """
-
-    def __init__(self, capacity: int = 32):
-        self._items = ShapeCache(capacity)
-
-    def buffer(self, role: str, rows: int, columns: int, like: torch.Tensor) -> torch.Tensor:
-        """The (rows, columns) buffer of ``role`` in the dtype and on the device of ``like``."""
-        return self._items.get((role, rows, columns, like.dtype, like.device), lambda: like.new_empty(rows, columns))
-
-    def linear(self, x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor], role: str) -> torch.Tensor:
-        """x (..., D_in) @ weight (D_out, D_in)^T + bias (D_out,) or None -> (..., D_out) in the ``role`` buffer."""
-        flat = x.reshape(-1, x.shape[-1])
-        out = self.buffer(role, flat.shape[0], weight.shape[0], x)
-        if bias is None:
-            torch.mm(flat, weight.t(), out=out)
-        else:
-            torch.addmm(bias, flat, weight.t(), out=out)
-        return out.view(*x.shape[:-1], weight.shape[0])
+def gather_rows(x: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """(B, N, D) -> (B, N, D) whose flat row i is flat row ``rows[i]`` of x (rows index the B*N rows)."""
+    return x.reshape(-1, x.shape[-1]).index_select(0, rows).view(x.shape)
 
 
-def buffered_linear(layer: nn.Module, x: torch.Tensor, buffers: Optional[LinearBuffers], role: str) -> torch.Tensor:
-    """``layer(x)``, into ``buffers`` when given (see :class:`LinearBuffers`)."""
-    return layer(x) if buffers is None else buffers.linear(x, layer.weight, layer.bias, role)
-
-
-def gather_rows(x: torch.Tensor, rows: torch.Tensor, buffers: Optional[LinearBuffers] = None) -> torch.Tensor:
-    """(B, N, D) -> (B, N, D) whose flat row i is flat row ``rows[i]`` of x (rows index the B*N rows),
-    into the "gather" buffer when ``buffers`` are given."""
-    flat = x.reshape(-1, x.shape[-1])
-    if buffers is None:
-        return flat.index_select(0, rows).view(x.shape)
-    return torch.index_select(flat, 0, rows, out=buffers.buffer("gather", *flat.shape, x)).view(x.shape)
-
-
-def scatter_add_rows(x: torch.Tensor, rows: torch.Tensor, z: torch.Tensor, inplace: bool) -> torch.Tensor:
-    """x (B, N, D) with z's flat row i added to x's flat row ``rows[i]``; in place when ``inplace``."""
+def scatter_add_rows(x: torch.Tensor, rows: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """x (B, N, D) with z's flat row i added to x's flat row ``rows[i]``; in place when no graph is recorded."""
     flat, rows_z = x.view(-1, x.shape[-1]), z.reshape(-1, z.shape[-1])
-    return (flat.index_add_(0, rows, rows_z) if inplace else flat.index_add(0, rows, rows_z)).view(x.shape)
-
-
-def gated_add(residual: torch.Tensor, gate: Optional[torch.Tensor], a: torch.Tensor) -> torch.Tensor:
-    """``residual + gate * a`` (gate (B, 1, D) or None for 1): in place on ``residual`` when no graph is
-    recorded, a new tensor otherwise."""
-    if torch.is_grad_enabled():
-        return residual + a if gate is None else torch.addcmul(residual, gate, a)
-    return residual.add_(a) if gate is None else residual.addcmul_(gate, a)
-
-
-def accumulate_linear_(out: torch.Tensor, h: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """``out += h @ weight^T`` in place, the GEMM adding straight into ``out``: out (B, S, D2) contiguous,
-    h (B, S, D1), weight (D2, D1) or (B, D2, D1) per sample. Returns ``out``. (The ``out=`` forms, not
-    ``addmm_``, so that FLOP counters see the products.)"""
-    if weight.ndim == 3 and out.shape[0] > 1:
-        return torch.baddbmm(out, h, weight.transpose(1, 2), out=out)
-    flat = out.view(-1, out.shape[-1])
-    torch.addmm(flat, h.reshape(-1, h.shape[-1]), (weight[0] if weight.ndim == 3 else weight).t(), out=flat)
-    return out
-
-
-class DerivedWeights:
-    """Tensors computed from weights (weight products, folded biases), rebuilt when a source changes.
-
-    ``get(name, sources, build)`` returns ``build()``'s tensor, computed again only when one of the
-    ``sources`` tensors was replaced or written in place since (its storage or version counter moved).
-    Under torch.compile it always builds: the graph computes the tensor, as a cache hit would need a
-    guard on Python state that changes after the first call (a recompile). So it does for weights
-    made under ``torch.inference_mode``, which keep no version counter.
-    """
-
-    def __init__(self):
-        self._items: dict = {}
-
-    def get(self, name: str, sources: tuple, build: Callable[[], torch.Tensor]) -> torch.Tensor:
-        if torch.compiler.is_compiling() or any(t is not None and t.is_inference() for t in sources):
-            return build()
-        stamp = tuple(None if t is None else (t.data_ptr(), t._version, t.dtype, t.device) for t in sources)
-        hit = self._items.get(name)
-        if hit is not None and hit[0] == stamp:
-            return hit[1]
-        value = build()
-        self._items[name] = (stamp, value)
-        return value
+    added = flat.index_add(0, rows, rows_z) if torch.is_grad_enabled() else flat.index_add_(0, rows, rows_z)
+    return added.view(x.shape)
 
 
 class Attention(nn.Module):
@@ -171,7 +82,6 @@ class Attention(nn.Module):
         self.to_k = operations.Linear(dim, dim, bias=bias, dtype=dtype, device=device)
         self.to_v = operations.Linear(dim, dim, bias=bias, dtype=dtype, device=device)
         self.to_out = nn.ModuleList([operations.Linear(dim, dim, bias=True, dtype=dtype, device=device)])
-        self.derived = DerivedWeights()
 
     def _split(self, x: torch.Tensor, groups: int) -> torch.Tensor:
         """(B, G*S, D) -> (B*G, heads, S, d) as a view (no copy)."""
@@ -180,71 +90,16 @@ class Attention(nn.Module):
 
     def forward(self, x: torch.Tensor, context: Optional[torch.Tensor] = None,
                 bias: Optional[torch.Tensor] = None, windows: int = 1,
-                attention_fn: AttentionFn = sdpa, buffers: Optional[LinearBuffers] = None) -> torch.Tensor:
+                attention_fn: AttentionFn = sdpa) -> torch.Tensor:
         """x (B, S, D) queries; context (B, S2, D) keys/values (default: x) -> (B, S, D).
 
         ``windows`` > 1 (self-attention only): x holds ``windows`` equal contiguous groups that attend
         separately; ``bias`` is then broadcastable to (B*windows, heads, S/windows, S/windows).
-        With ``buffers`` the result lives in the "out" buffer.
-        """
-        heads, out_bias = self.attend(x, context, bias, windows, attention_fn, buffers)
-        if buffers is None:
-            return self.to_out[0](heads)
-        return buffers.linear(heads, self.to_out[0].weight, out_bias, "out")
-
-    def add_to(self, residual: torch.Tensor, gate: Optional[torch.Tensor], x: torch.Tensor,
-               context: Optional[torch.Tensor] = None, bias: Optional[torch.Tensor] = None, windows: int = 1,
-               attention_fn: AttentionFn = sdpa, buffers: Optional[LinearBuffers] = None) -> torch.Tensor:
-        """``residual + gate * self(x, context, ...)`` -> (B, S, D); gate (B, 1, D), or None for 1.
-
-        In place on ``residual`` when no graph is recorded. With ``buffers`` the output projection's
-        GEMM adds straight into ``residual`` (the gate scales the weight's rows), so the attention
-        output is never written out as its own (B, S, D) tensor.
-        """
-        if buffers is None:
-            return gated_add(residual, gate, self(x, context, bias, windows, attention_fn))
-        heads, out_bias = self.attend(x, context, bias, windows, attention_fn, buffers)
-        weight = self.to_out[0].weight
-        if gate is None:
-            residual.add_(out_bias)
-        else:
-            residual.add_(gate * out_bias)
-            weight = weight * gate.transpose(1, 2)  # (B, D, D): row j times gate j
-        return accumulate_linear_(residual, heads, weight)
-
-    def attend(self, x: torch.Tensor, context: Optional[torch.Tensor] = None,
-               bias: Optional[torch.Tensor] = None, windows: int = 1,
-               attention_fn: AttentionFn = sdpa, buffers: Optional[LinearBuffers] = None
-               ) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
-        """:meth:`forward` without the output projection: (heads merged (B, S, D), the bias the output
-        projection must add to them).
-
-        Without ``buffers`` that bias is to_out's own. With ``buffers`` (sampling) keys and values are
-        projected without their biases, which saves a pass over each: a key bias adds the same score to
-        a whole row of the softmax, which ignores it, and a value bias reaches every output row unchanged
-        (each row's weights sum to one), so it moves into the output bias, to_out(value bias). This
-        relies on ``attention_fn`` being softmax attention.
         """
         context = x if context is None else context
-        q = self._split(buffered_linear(self.to_q, x, buffers, "q"), windows)
-        if buffers is None:
-            k, v = self.to_k(context), self.to_v(context)
-            out_bias = self.to_out[0].bias
-        else:
-            k = buffers.linear(context, self.to_k.weight, None, "k")
-            v = buffers.linear(context, self.to_v.weight, None, "v")
-            out_bias = self.output_bias()
-        out = attention_fn(q, self._split(k, windows), self._split(v, windows), bias)  # (B*windows, heads, s, d)
-        return out.transpose(1, 2).reshape(x.shape), out_bias
-
-    def output_bias(self) -> torch.Tensor:
-        """to_out's bias plus to_out(value bias) (D,): the output bias of heads computed from values
-        without their bias (see :meth:`attend`); cached until the weights change."""
-        out, value_bias = self.to_out[0], self.to_v.bias
-        if value_bias is None:
-            return out.bias
-        return self.derived.get("output_bias", (out.weight, out.bias, value_bias), lambda: torch.addmv(
-            out.bias.float(), out.weight.float(), value_bias.float()).to(out.bias.dtype))
+        q, k, v = (self._split(t, windows) for t in (self.to_q(x), self.to_k(context), self.to_v(context)))
+        out = attention_fn(q, k, v, bias)  # (B*windows, heads, s, d)
+        return self.to_out[0](out.transpose(1, 2).reshape(x.shape))
 
 
 def _window_view(grid: torch.Tensor, window: tuple[int, int, int]) -> torch.Tensor:

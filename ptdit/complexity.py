@@ -63,16 +63,12 @@ def latent_grid(height_px: int, width_px: int, frames: int = 1, vae_factor: int 
 
 
 def forward_macs(config: PTDiTConfig, latent_shape: tuple[int, ...], text_len: int,
-                 window: Optional[WindowSettings] = None, folded: bool = False) -> dict[str, int]:
+                 window: Optional[WindowSettings] = None) -> dict[str, int]:
     """Exact multiply-adds of one :class:`PTDiT` forward, split by component.
 
     ``latent_shape`` is (B, C, H, W) or (B, C, F, H, W). Counts every matrix-matrix product (linear
-    layers, attention scores and weighted sums, the patch convolution); matrix-vector products (a
-    folded bias) and element-wise work (norms, modulation, softmax, GELU) are not counted. ``folded``: as a model with
-    ``fold_projections`` samples, i.e. with the two linear pairs of a block folded when a sample has
-    more (padded) tokens than the hidden size (:func:`ptdit.model.attention_then_linear`), and the
-    proxy-to-visual attention run through the proxies when heads x proxies is below the hidden size
-    (:func:`ptdit.model.attention_through_proxies`). ``text_len`` is the number of text tokens the model
+    layers, attention scores and weighted sums, the patch convolution); element-wise work (norms,
+    modulation, softmax, GELU) is not counted. ``text_len`` is the number of text tokens the model
     attends to: all of them when recording a graph or under torch.compile, otherwise those valid in
     some sample (:func:`ptdit.model.drop_masked_text`).
     """
@@ -94,17 +90,6 @@ def forward_macs(config: PTDiTConfig, latent_shape: tuple[int, ...], text_len: i
         "feed_forward": 8 * tokens * d * d,
     }
     macs = {name: b * config.num_layers * value for name, value in block.items()}
-    if folded and config.folds_projections(tokens):
-        if config.folds_through_proxies(proxies):
-            # per sample: the proxies' keys and values, s K_h Wq_h and V_h (W1 Wo)_h^T (proxy side; the
-            # weight product W1 Wo is kept between forwards), then the scores and the weighted sum of all
-            # heads, two GEMMs over heads x proxies
-            hp = config.num_heads * proxies
-            macs["proxy_to_visual"] = b * config.num_layers * (4 * proxies * d * d + 2 * tokens * d * hp)
-        else:  # one GEMM fewer for the pair, for the D³ product of the two weights, once per batch
-            macs["proxy_to_visual"] += config.num_layers * (d ** 3 - b * tokens * d * d)
-        if window.shift_window:
-            macs["shifted_window_attention"] += b * config.num_layers * (d ** 3 - tokens * d * d)  # per sample
     macs["patch_embed"] = b * real * d * c_in * p * p
     macs["timestep_and_modulation"] = b * (256 * d + d * d + 6 * d * d)
     macs["caption_projection"] = b * length * (config.caption_channels * d + d * d)

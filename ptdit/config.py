@@ -81,19 +81,6 @@ class PTDiTConfig:
     def hidden_size(self) -> int:
         return self.num_heads * self.head_dim
 
-    def folds_projections(self, tokens: int) -> bool:
-        """Whether two linear layers in a row are cheaper as one GEMM of their weight product (one
-        D x D x D product) than as two GEMMs (the second costs ``tokens`` x D x D per sample): when a
-        sample has more tokens than the hidden size D."""
-        return tokens > self.hidden_size
-
-    def folds_through_proxies(self, proxies: int) -> bool:
-        """Whether, where projections fold (:meth:`folds_projections`), the proxy-to-visual attention
-        also moves its query and output projections onto the proxies
-        (:func:`ptdit.model.attention_through_proxies`): when all heads' proxy keys together (heads x
-        proxies) are fewer than the hidden size."""
-        return self.num_heads * proxies < self.hidden_size
-
     def default_window(self) -> "WindowSettings":
         return WindowSettings(self.compress_ratios, self.proxy_ratios, True, self.shift_window)
 

@@ -37,24 +37,21 @@ def _sdpa_flops(query_shape, key_shape, value_shape, *args, out_shape=None, **kw
 _SDPA_FLOPS = {torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: _sdpa_flops}
 
 
-@pytest.mark.parametrize("folded", [False, True])
 @pytest.mark.parametrize("shape, window", [
     ((2, 4, 32, 32), None),
     ((1, 4, 20, 28), WindowSettings((1, 4, 4), (1, 2, 2))),  # padded grid, several proxies
     ((2, 4, 4, 16, 16), WindowSettings((2, 4, 4), (2, 4, 4), window_attention=False)),
-    ((2, 4, 8, 8), None),  # 16 tokens <= hidden 32: nothing folds
+    ((2, 4, 8, 8), None),
 ])
-def test_mac_count_is_exact(shape, window, folded):
+def test_mac_count_is_exact(shape, window):
     model = tiny_model()
-    model.fold_projections = folded
     x, t, ctx, mask = tiny_inputs(batch=shape[0])
     x = torch.randn(shape)
     with torch.no_grad():
-        model(x, t, ctx, mask, window=window)  # products of weights alone are kept after the first forward
         with FlopCounterMode(display=False, custom_mapping=_SDPA_FLOPS) as counter:
             model(x, t, ctx, mask, window=window)
     attended = int(mask.bool().any(0).sum())  # sampling drops text no sample attends to
-    expected = forward_macs(model.config, shape, attended, window, folded=folded)
+    expected = forward_macs(model.config, shape, attended, window)
     assert counter.get_total_flops() == 2 * sum(expected.values())
 
 
@@ -64,9 +61,8 @@ def test_mac_count_is_exact(shape, window, folded):
 ])
 def test_self_attention_flops_are_the_models_token_products(shape, window):
     """What benchmarks/scaling.py reports: the attention kernels' FLOPs less the text cross-attention,
-    of the model run layer by layer (folded, the proxy-to-visual products move into GEMMs)."""
+    of the model."""
     model = tiny_model()
-    model.fold_projections = False
     _, t, ctx, mask = tiny_inputs(batch=1)
     with torch.no_grad(), FlopCounterMode(display=False, custom_mapping=_SDPA_FLOPS) as counter:
         model(torch.randn(shape), t, ctx, mask, window=window)
