@@ -1,5 +1,6 @@
-"""benchmarks/scaling.py --quick against the ComfyUI under test: ComfyUI's own PixArt class and the
-pack's PT-DiT both run, and the table's FLOP and memory columns are what the models do.
+"""benchmarks/scaling.py --quick against the ComfyUI under test: ComfyUI's own PixArt (through its
+BaseModel) and the MODEL the pack's loader builds (through ``apply_model``) both run, and the table's
+FLOP and memory columns are what the models do.
 
 The run is a subprocess of this interpreter (ComfyUI parses its command line once per process); the
 ``comfy_inproc`` fixture finds the host, so the test fails under CI when there is none. No timing is
@@ -38,9 +39,8 @@ def test_quick_scaling_run(comfy_inproc, tmp_path):
         assert r["tokens"] == f * h * w and r["window"] == list(window.window)
         assert r["flops"]["pixart"] == 4 * width * layers * r["tokens"] ** 2  # full self-attention
         assert r["flops"]["ptdit"] / r["flops"]["pixart"] == attention_ratio((f, h, w), window) < 0.15
-        assert r["flops"]["ptdit_torch"] == r["flops"]["ptdit"]
-        assert set(r["seconds"]) == {"ptdit", "ptdit_torch", "pixart"} and min(r["seconds"].values()) > 0
-        assert set(r["ratios"]) == {"ptdit/pixart", "ptdit_torch/pixart"}
+        assert set(r["seconds"]) == {"ptdit", "pixart"} and min(r["seconds"].values()) > 0
+        assert set(r["ratios"]) == {"ptdit/pixart"} and r["parity"] is None  # no official code here
         assert all(len(ratio["pairs"]) == r["pairs"] == 1 for ratio in r["ratios"].values())
         # Peak live activations: at least one (tokens, width) fp32 tensor each; ComfyUI's CPU attention
         # (sub-quadratic: chunks of 4096 queries given a few hundred MB free) holds (heads, queries, N)
@@ -48,4 +48,4 @@ def test_quick_scaling_run(comfy_inproc, tmp_path):
         assert min(r["peak_bytes"].values()) >= r["tokens"] * width * 4
         if result["attention"] == "attention_sub_quad":
             scores = 2 * min(r["tokens"], 4096) * r["tokens"] * 4
-            assert r["peak_bytes"]["pixart"] >= scores > max(r["peak_bytes"]["ptdit"], r["peak_bytes"]["ptdit_torch"])
+            assert r["peak_bytes"]["pixart"] >= scores > r["peak_bytes"]["ptdit"]
