@@ -1,10 +1,9 @@
 #!/usr/bin/env bash
 # One prepared GPU check of the pack, printed as it goes:
-#   1. ours vs the official PTDiTDiffuser: whole forward in bf16, alternating pairs, at 1024² and 2048²,
-#      with each model's peak VRAM (benchmarks/transformer_blocks.py leg (c));
-#   2. the demo T2I workflow through ComfyUI on the GPU, with default and fp8_e4m3fn weights;
-#   3. the scaling table in bf16 (benchmarks/scaling.py: PT-DiT in ComfyUI and in pure PyTorch against
-#      ComfyUI's PixArt and the official code), also written to out/gpu_check_scaling.json.
+#   1. the demo T2I workflow through ComfyUI on the GPU, with default and fp8_e4m3fn weights;
+#   2. the scaling table in bf16 (benchmarks/scaling.py: the loader's PT-DiT MODEL through apply_model
+#      against the official PTDiTDiffuser and ComfyUI's PixArt, alternating pairs, peak memory), also
+#      written to out/gpu_check_scaling.json.
 # It installs what it needs into its own venv: scripts/setup_venv.sh (torch, the pack's requirements,
 # ComfyUI), then diffusers 0.30.3 + einops for the official model (never the project's requirements).
 set -euo pipefail
@@ -38,25 +37,19 @@ PY="$VENV/bin/python"
 
 if [ "$CPU" = 1 ]; then
     echo "== CPU mode (--cpu): a smoke run of the steps, NOT a GPU measurement"
-    BENCH=(--sizes 512 --pairs 1 --device cpu --dtype float32)
     SCALING=(--quick --pairs 1)
 else
     "$PY" -c "import torch; assert torch.cuda.is_available(), 'no CUDA device (use --cpu)'; print(torch.cuda.get_device_name())"
-    BENCH=(--sizes 1024 2048 --pairs 5 3 --device cuda --dtype bfloat16)
     SCALING=(--device cuda --dtype bf16 --pairs 3)
     export PTDIT_COMFY_GPU=1
 fi
 
-echo "== 1. ours vs official, whole forward (2 blocks, same weights)"
-"$PY" "$REPO/benchmarks/transformer_blocks.py" --official-only --official-src "$OFFICIAL_SRC" \
-    --official-python "$PY" "${BENCH[@]}"
-
 for dtype in default fp8_e4m3fn; do
-    echo "== 2. demo T2I workflow through ComfyUI, weight_dtype=$dtype"
+    echo "== 1. demo T2I workflow through ComfyUI, weight_dtype=$dtype"
     (cd "$REPO" && "$PY" -m scripts.run_demo --weight-dtype "$dtype" --out "$REPO/out/gpu_check_$dtype")
 done
 
-echo "== 3. scaling table: PT-DiT against ComfyUI's PixArt and the official code"
+echo "== 2. scaling table: PT-DiT against ComfyUI's PixArt and the official code"
 mkdir -p "$REPO/out"
 (cd "$REPO" && "$PY" benchmarks/scaling.py "${SCALING[@]}" --official-src "$OFFICIAL_SRC" \
     --json "$REPO/out/gpu_check_scaling.json")

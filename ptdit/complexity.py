@@ -1,11 +1,11 @@
-"""Cost model of PT-DiT: the paper's attention-complexity ratio and an exact multiply-add count.
+"""Cost model of PT-DiT: the paper's attention-complexity ratio and self-attention FLOPs.
 
 Paper formula (token-interaction cost of attention relative to full self-attention over the same
 N tokens): with M proxy tokens and n tokens per window,
 
     ratio = (M² + N·M + 2·N·n) / N²
 
-M² is proxy self-attention, N·M the proxy→visual injection, 2·N·n window plus shifted-window
+M² is proxy self-attention, N·M the proxy-to-visual injection, 2·N·n window plus shifted-window
 attention; full self-attention costs N². With one proxy per window of c tokens this is
 1/c² + 1/c + 2c/N, e.g. 34.375 % / 9.77 % / 4.71 % at 256 / 512 / 1024 px with windows
 (1,2,2) / (1,4,4) / (1,8,8) — the paper prints these truncated as 34.3 / 9.7 / 4.7 %.
@@ -60,38 +60,3 @@ def latent_grid(height_px: int, width_px: int, frames: int = 1, vae_factor: int 
                 patch: int = PATCH) -> tuple[int, int, int]:
     """Token grid (F, H, W) for an image/video size in pixels (frames = latent frames)."""
     return frames, height_px // vae_factor // patch, width_px // vae_factor // patch
-
-
-def forward_macs(config: PTDiTConfig, latent_shape: tuple[int, ...], text_len: int,
-                 window: Optional[WindowSettings] = None) -> dict[str, int]:
-    """Exact multiply-adds of one :class:`PTDiT` forward, split by component.
-
-    ``latent_shape`` is (B, C, H, W) or (B, C, F, H, W). Counts every matrix-matrix product (linear
-    layers, attention scores and weighted sums, the patch convolution); element-wise work (norms,
-    modulation, softmax, GELU) is not counted. ``text_len`` is the number of text tokens the model
-    attends to: all of them when recording a graph or under torch.compile, otherwise those valid in
-    some sample (:func:`ptdit.model.drop_masked_text`).
-    """
-    window = window or config.default_window()
-    b = latent_shape[0]
-    frames = latent_shape[2] if len(latent_shape) == 5 else 1
-    p, d, c_in = config.patch_size, config.hidden_size, config.in_channels
-    grid = (frames, latent_shape[-2] // p, latent_shape[-1] // p)
-    tokens, proxies, n = _geometry(grid, window)
-    real = grid[0] * grid[1] * grid[2]
-    length = text_len
-
-    block = {
-        "proxy_self_attention": 4 * proxies * d * d + 2 * proxies * proxies * d,
-        "proxy_to_visual": 3 * tokens * d * d + 2 * proxies * d * d + 2 * tokens * proxies * d,
-        "window_attention": (4 * tokens * d * d + 2 * tokens * n * d) if window.window_attention else 0,
-        "shifted_window_attention": (5 * tokens * d * d + 2 * tokens * n * d) if window.shift_window else 0,
-        "text_cross_attention": 2 * tokens * d * d + 2 * length * d * d + 2 * tokens * length * d,
-        "feed_forward": 8 * tokens * d * d,
-    }
-    macs = {name: b * config.num_layers * value for name, value in block.items()}
-    macs["patch_embed"] = b * real * d * c_in * p * p
-    macs["timestep_and_modulation"] = b * (256 * d + d * d + 6 * d * d)
-    macs["caption_projection"] = b * length * (config.caption_channels * d + d * d)
-    macs["final_projection"] = b * tokens * d * p * p * config.out_channels
-    return macs
