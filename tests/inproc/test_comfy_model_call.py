@@ -8,21 +8,32 @@ import torch
 from tests.unit.tiny import TINY, tiny_inputs, tiny_model
 
 
+def biased_model():
+    """The tiny model with 4 proxies per window and random biases (its init zeroes them)."""
+    model = tiny_model(proxy_ratios=(1, 2, 2))
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if name.endswith(".bias"):
+                param.normal_(0, 0.1, generator=torch.Generator().manual_seed(len(name)))
+    return model
+
+
 @pytest.fixture
 def comfy_model(comfy_inproc):
     import comfy.ops
 
     cls = comfy_inproc.pack("nodes.comfy_model").ComfyPTDiT
-    model = cls(TINY.to_dict(), operations=comfy.ops.disable_weight_init).eval()
-    model.load_state_dict(tiny_model().state_dict())
+    model = cls(biased_model().config.to_dict(), operations=comfy.ops.disable_weight_init).eval()
+    model.load_state_dict(biased_model().state_dict())
     return model
 
 
 def test_the_call_matches_the_plain_model_as_negated_velocity(comfy_model):
+    """ComfyUI's layers and attention compute what the plain model does (random biases, 4 proxies per window)."""
     x, t, ctx, mask = tiny_inputs()
     with torch.no_grad():
         out = comfy_model(x, t, ctx, attention_mask=mask)
-        want = -tiny_model()(x, t, ctx, mask)[:, :4]
+        want = -biased_model()(x, t, ctx, mask)[:, :4]
     torch.testing.assert_close(out, want, atol=1e-5, rtol=1e-5)
 
 
