@@ -40,7 +40,7 @@ def write_ptdit(path: Path, caption_channels: int = WIDTH) -> None:
 
 
 def text_to_latent_prompt(encoder: str, model: str, positive: str, negative: str = "", prefix: str = "t5_flow"):
-    """API prompt: PT-DiT T5 Loader → CLIP Text Encode (positive, negative) → PT-DiT T2I Sampler →
+    """API prompt: PT-DiT T5 Loader -> CLIP Text Encode (positive, negative) -> PT-DiT T2I Sampler ->
     SaveLatent (node "6"). The loader's inputs are those of workflows saved before ``clean_prompts``."""
     return {
         "1": {"class_type": "PTDiTT5Loader",
