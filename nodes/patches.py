@@ -37,7 +37,7 @@ def _preview_inputs() -> list:
     return [*size_inputs(1024, optional=True, tooltips=("Target width in pixels." + note,
                                                          "Target height in pixels." + note)),
             frames_input(1, optional=True, tooltip="Target length in frames, 1 + 4k (1 for images; multi-view: "
-                                                   "1 + 4·(views − 1))." + note)]
+                                                   "1 + 4·(views - 1))." + note)]
 
 
 def preview_grid(width, height, frames) -> tuple[int, int, int] | None:
@@ -57,7 +57,7 @@ class PTDiTProxyRatio(CheckedNode):
             "attention; the released model was trained with (1, 8, 8).",
             inputs=[model_input(),
                     io.Combo.Input("mode", options=["auto", "checkpoint", "manual"], default="auto",
-                                   tooltip="auto: the paper's table by resolution (256→2, 512→4, 1024→8, 2048→16; "
+                                   tooltip="auto: the paper's table by resolution (256: 2, 512: 4, 1024: 8, 2048: 16; "
                                            "p_f=4 for video). checkpoint: the ratio the weights were trained with. "
                                            "manual: the values below."),
                     *_ratio_inputs("window", "Window size"),

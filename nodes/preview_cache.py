@@ -33,7 +33,7 @@ _HASH_CHUNK = 1 << 22
 
 @dataclass(frozen=True)
 class PreviewFactors:
-    """rgb ≈ latent · ``factors`` + ``bias`` (one row of 3 per latent channel), in ComfyUI's
+    """rgb ~ latent · ``factors`` + ``bias`` (one row of 3 per latent channel), in ComfyUI's
     ``latent_rgb_factors`` layout; ``digest`` is the SHA-256 of the VAE file they were fitted to."""
 
     factors: tuple[tuple[float, ...], ...]

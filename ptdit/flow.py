@@ -61,7 +61,7 @@ def guided_velocity(model: Callable[..., torch.Tensor], z: torch.Tensor, t: torc
     """Classifier-free guidance in one batched call.
 
     ``context`` / ``context_mask`` hold [conditional; unconditional] rows (2B). Returns
-    v_u + cfg·(v_c − v_u) over the first ``z.shape[1]`` output channels, shape of ``z``.
+    v_u + cfg·(v_c - v_u) over the first ``z.shape[1]`` output channels, shape of ``z``.
     """
     b = z.shape[0]
     out = model(torch.cat([z, z]), t.reshape(1).expand(2 * b).to(z.device), context, context_mask, **model_kwargs)

@@ -3,6 +3,7 @@
 # (scripts/setup_venv.sh: torch, the pack's requirements, a real ComfyUI host; plus the test
 # requirements), lints with ruff, then runs pytest over every prepared host (tests/conftest.py).
 #   PTDIT_VENV            virtual environment to use/create   (default: <repo>/.venv)
+#   PTDIT_TOOLS_VENV      the registry's tools, comfy-cli and comfy-test (default: <repo>/.venv-tools)
 #   PTDIT_REFERENCE_DIR   golden fixtures of the official code (default: <repo>/../shared/reference)
 #   COMFYUI_PATH          an existing ComfyUI checkout to test against instead of the bundled one
 #   PTDIT_TEST_OUTPUT     where the browser tests leave screenshots and workflows (default: pytest tmp)
@@ -15,6 +16,8 @@ venv="${PTDIT_VENV:-$repo/.venv}"
 export PTDIT_REFERENCE_DIR="${PTDIT_REFERENCE_DIR:-$repo/../shared/reference}"
 
 PTDIT_VENV="$venv" bash "$repo/scripts/setup_venv.sh" "$repo/tests/requirements.txt"
+export PTDIT_TOOLS_VENV="${PTDIT_TOOLS_VENV:-$repo/.venv-tools}"
+bash "$repo/scripts/setup_registry_tools.sh"
 py="$venv/bin/python"
 need=()
 [ -x "${PTDIT_CHROMIUM:-/usr/bin/chromium}" ] || need+=(chromium fonts-liberation)

@@ -355,7 +355,7 @@ function followChanges(node) {
 }
 
 app.registerExtension({
-  name: "ptdit.ProxyRatio",
+  name: "ptditqihoot2x.ProxyRatio",  // under the pack's namespace, from its DisplayName
   async beforeRegisterNodeDef(nodeType, nodeData) {
     if (nodeData?.name !== NODE) return;
     const created = nodeType.prototype.onNodeCreated;

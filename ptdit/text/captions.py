@@ -6,7 +6,7 @@ file names and web-shop boilerplate removed, dashes and quotes unified, noise pu
 into spaces, runs of whitespace collapsed and stray punctuation trimmed from both ends. This module
 states those rules as a table written for this pack; :func:`clean_prompt` applies them.
 
-Optional helpers: ``ftfy`` (when installed) repairs mis-decoded text ("cafÃ©" → "café") as
+Optional helpers: ``ftfy`` (when installed) repairs mis-decoded text ("cafÃ©" to "café") as
 PixArt's does; without it that repair is skipped. HTML is read with the standard library's
 ``html.parser`` (the parser PixArt hands to BeautifulSoup), so ``bs4`` is never needed.
 """
@@ -66,7 +66,7 @@ _WORDS = _rules(
     (rf"\b(?:{MEDIA_EXTENSIONS})(?:\simages?)?", ""),
     (r"\bpage\s+\d+\b", ""),
     (r"\b\d*[a-z]+\d+[a-z]+\d+[a-z\d]*\b", " "),     # "a1b2c3"
-    (r"\b\d+\.?\d*[xх×]\d+\.?\d*\b", ""),             # sizes "1920x1080"
+    (r"\b\d+\.?\d*[x\u0445×]\d+\.?\d*\b", ""),             # sizes "1920x1080"
     (r"\b\s+:\s+", ": "),
     (r"(\D[,./])\b", r"\1 "),                         # a space after , . / before a word
     (r"\s+", " "),

@@ -186,7 +186,7 @@ def check_weights(spec: T5Spec, state_dict: Mapping[str, torch.Tensor], source: 
 def check_tokenizer(vocab_rows: int, tokenizer_size: int, eos_id: Optional[int], empty_ids: Sequence[int],
                     tokenizer_source: str, encoder_source: str) -> None:
     """A tokenizer fits an encoder when all its ids index the embedding table and it ends every text
-    with an end token and nothing else (T5: ``""`` → ``[</s>]``)."""
+    with an end token and nothing else (T5: ``""`` gives ``[</s>]``)."""
     if eos_id is None or list(empty_ids) != [eos_id]:
         raise T5FormatError(f"tokenizer {tokenizer_source} is not a T5 tokenizer: an empty text must tokenise to "
                             f"just the end token </s>, got ids {list(empty_ids)} (end token id {eos_id})")

@@ -1,6 +1,6 @@
 """Text-conditioning rules of the Qihoo-T2X reference, as plain functions (no ComfyUI, no tokenizer).
 
-The reference (MindSpeed-MM ``QihooPipeline`` → ``MMEncoderMixin.encode_texts``) tokenises every
+The reference (MindSpeed-MM ``QihooPipeline`` via ``MMEncoderMixin.encode_texts``) tokenises every
 prompt with the T5 v1.1 tokenizer as ``tokenizer(text, padding="max_length", max_length=200,
 truncation=True, add_special_tokens=True)``: the tokens of the text, then the end token ``</s>``,
 cut to 200 in all (199 text tokens + ``</s>`` when the text is longer), then pad tokens up to 200

@@ -9,7 +9,7 @@ from .config import LATENT_SCALE
 
 @torch.no_grad()
 def fit_preview_factors(vae, seed: int = 0) -> tuple[list, list]:
-    """Least-squares factors A (embed_dim rows of 3) and bias b with rgb ≈ latent · A + b.
+    """Least-squares factors A (embed_dim rows of 3) and bias b with rgb ~ latent · A + b.
 
     Draws latents as the transformer produces them (N(0, 1) in the space scaled by 0.18215),
     decodes them untiled, averages each spatial_factor² pixel block and fits over all positions;

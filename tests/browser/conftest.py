@@ -157,7 +157,7 @@ class ComfyPage:
         try:
             self.page.goto(self.url, wait_until="domcontentloaded")
             self.page.wait_for_function("window.app?.graph && window.app.extensions?.some("
-                                        "(e) => e.name === 'ptdit.ProxyRatio')", timeout=120_000)
+                                        "(e) => e.name === 'ptditqihoot2x.ProxyRatio')", timeout=120_000)
             self.page.wait_for_timeout(1000)  # the frontend restores a workflow right after start-up
         finally:
             self._starting = False

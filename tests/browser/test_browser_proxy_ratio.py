@@ -192,8 +192,8 @@ def click_widget_arrow(ui, node_id, name: str, side: str) -> None:
 
 
 def test_extension_loads_without_errors(comfy_page):
-    assert comfy_page.js("() => app.extensions.filter((e) => e.name.startsWith('ptdit.')).map((e) => e.name)") \
-        == ["ptdit.ProxyRatio"]
+    assert comfy_page.js("() => app.extensions.filter((e) => e.name.startsWith('ptditqihoot2x.')).map((e) => e.name)") \
+        == ["ptditqihoot2x.ProxyRatio"]
     ours = [e for e in comfy_page.startup_errors + comfy_page.errors
             if "ComfyUI-PTDiT" in e[1] + e[2] or "ptdit" in e[1].lower()]
     assert ours == []
@@ -219,7 +219,7 @@ def test_pick_ratios_readout_and_queued_prompt(comfy_page, comfy_host):
     ro = readout(ui, node)
     ratio, text = python_percent((1, 64, 64), (1, 8, 8), (1, 8, 8))
     assert ro["tokens"] == "Tokens 1 × 64 × 64 = 4,096"
-    assert ro["windows"] == "Windows 1 × 8 × 8 tokens → 64 windows (1 × 8 × 8)"
+    assert ro["windows"] == "Windows 1 × 8 × 8 tokens \u2192 64 windows (1 × 8 × 8)"
     assert ro["proxies"] == "Proxy tokens 64 (1 per window)"
     assert ro["cost"] == text == "Attention 4.71 % of full self-attention"
     assert float(ro["ratio"]) == ratio
@@ -310,7 +310,7 @@ def test_widget_follows_canvas_zoom(comfy_page, zoom):
     assert target
     pick(ui, "window_h", 16)
     ro = readout(ui, node)
-    assert ro["windows"] == "Windows 1 × 16 × 8 tokens → 32 windows (1 × 4 × 8)"
+    assert ro["windows"] == "Windows 1 × 16 × 8 tokens \u2192 32 windows (1 × 4 × 8)"
     assert ui.errors_since(mark) == []
 
 
@@ -394,7 +394,7 @@ def test_demo_workflow_reads_the_trained_ratio_of_its_model(rendered_page, rende
     assert ro["trained"] == (f"Trained ratio: window {triple(config.compress_ratios)}, proxy "
                              f"{triple(config.proxy_ratios)} · {DEMO_MODEL.name} metadata")
     assert json.loads(ro["trainedRatio"]) == [list(config.compress_ratios), list(config.proxy_ratios)]
-    assert ro["windows"] == "Windows 1 × 2 × 2 tokens → 4 windows (1 × 2 × 2)"
+    assert ro["windows"] == "Windows 1 × 2 × 2 tokens \u2192 4 windows (1 × 2 × 2)"
     assert ro["proxies"] == "Proxy tokens 4 (1 per window)"
     ratio, text = python_percent(grid, used.window, used.proxy)
     assert ro["cost"] == text and float(ro["ratio"]) == ratio
@@ -408,8 +408,8 @@ def test_demo_workflow_reads_the_trained_ratio_of_its_model(rendered_page, rende
     # A manual pick that departs from the demo model's ratio is flagged against that ratio.
     pick(ui, "window_h", 4)
     ro = readout(ui, node)
-    assert ro["windows"] == "Windows 1 × 4 × 2 tokens → 2 windows (1 × 1 × 2)"
-    assert ro["warning"] == f"⚠ Differs from the checkpoint's trained ratio: window {triple(used.window)}, " \
+    assert ro["windows"] == "Windows 1 × 4 × 2 tokens \u2192 2 windows (1 × 1 × 2)"
+    assert ro["warning"] == f"\u26a0 Differs from the checkpoint's trained ratio: window {triple(used.window)}, " \
                             f"proxy {triple(used.proxy)}"
 
     # Without a loader upstream nothing is known: checkpoint mode shows no numbers, no guess.
@@ -490,7 +490,7 @@ def test_without_dom_widgets_the_node_keeps_plain_inputs_and_a_text_readout(rend
 
     def shown() -> list:
         parts = text().split(" · ")
-        return [parts[0], parts[1].split(" →")[0], parts[2], parts[-1]]
+        return [parts[0], parts[1].split(" \u2192")[0], parts[2], parts[-1]]
 
     values = ui.js(VALUES_JS, node)  # the defaults (the Vue renderer may restore a previous node's)
     assert shown() == expected(values["width"], values["height"])

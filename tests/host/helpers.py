@@ -2,6 +2,7 @@
 read, the text-to-latent API prompt, and readers of the pack's node list and of ``object_info``."""
 from __future__ import annotations
 
+import ast
 import json
 from pathlib import Path
 
@@ -40,7 +41,7 @@ def write_ptdit(path: Path, caption_channels: int = WIDTH) -> None:
 
 
 def text_to_latent_prompt(encoder: str, model: str, positive: str, negative: str = "", prefix: str = "t5_flow"):
-    """API prompt: PT-DiT T5 Loader → CLIP Text Encode (positive, negative) → PT-DiT T2I Sampler →
+    """API prompt: PT-DiT T5 Loader -> CLIP Text Encode (positive, negative) -> PT-DiT T2I Sampler ->
     SaveLatent (node "6"). The loader's inputs are those of workflows saved before ``clean_prompts``."""
     return {
         "1": {"class_type": "PTDiTT5Loader",
@@ -63,8 +64,9 @@ def combo_options(spec) -> list:
 
 
 def pack_nodes() -> set:
-    """The literal NODE_CLASS_MAPPINGS of the pack, read without importing ComfyUI."""
-    source = (REPO / "__init__.py").read_text()
-    block = source[source.index("NODE_CLASS_MAPPINGS = {"):]
-    block = block[: block.index("}") + 1]
-    return {line.split(":")[0].strip().strip('"') for line in block.splitlines()[1:-1] if ":" in line}
+    """The node types of the pack: the class names in its ``NODES`` list (each registers under its
+    class name), read without importing ComfyUI."""
+    tree = ast.parse((REPO / "__init__.py").read_text())
+    listed = next(node.value for node in tree.body
+                  if isinstance(node, ast.Assign) and [t.id for t in node.targets] == ["NODES"])
+    return {name.id for name in listed.elts}

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import time
 import zlib
@@ -13,6 +14,7 @@ from safetensors.torch import load_file, save_file
 from ptdit import PTDiT, PTDiTConfig
 from tests.host.helpers import pack_nodes
 from tests.reference_io import reference_files, require
+from tests.unit.test_help_pages import help_page, section
 
 pytestmark = pytest.mark.host
 
@@ -71,6 +73,18 @@ def test_every_node_is_registered_with_category_name_and_tooltips(comfy_host):
         for group in ("required", "optional"):
             for name, spec in node["input"].get(group, {}).items():
                 assert len(spec) > 1 and spec[1].get("tooltip"), f"{node_id}.{name} has no tooltip"
+
+
+def test_help_pages_match_the_registered_nodes(comfy_host):
+    """web/docs/<node>.md carries the node's display name and names each of its inputs and outputs."""
+    info = comfy_host.object_info()
+    for node_id in pack_nodes():
+        node, page = info[node_id], help_page(node_id)
+        assert page.splitlines()[0] == f"# {node['display_name']}", node_id
+        inputs = {name for group in ("required", "optional") for name in node["input"].get(group, {})}
+        assert set(re.findall(r"\*\*(\w+)\*\*", section(page, "Inputs"))) == inputs, node_id
+        outputs = {name.lower() for name in node["output_name"]}  # 0.3.75 names T2MV's "latent" LATENT
+        assert {name.lower() for name in re.findall(r"\*\*(\w+)\*\*", section(page, "Outputs"))} == outputs, node_id
 
 
 def test_loader_lists_diffusion_models_and_ptdit_folder(comfy_host, tiny_model_file):

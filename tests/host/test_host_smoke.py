@@ -45,7 +45,8 @@ def test_server_is_up_and_pack_imported(comfy_host):
     assert not failed, "the pack failed to import:\n" + comfy_host.log_tail()
     assert re.search(r"seconds: " + re.escape(pack_path) + r"\s*$", log, re.M), \
         "the pack is missing from ComfyUI's import-time table:\n" + comfy_host.log_tail()
-    assert "Skip " + pack_path not in log, "ComfyUI found no NODE_CLASS_MAPPINGS in the pack"
+    assert "Skip " + pack_path not in log, "ComfyUI found no comfy_entrypoint in the pack"
+    assert "comfy_entrypoint in " + pack_path not in log, "ComfyUI could not use the pack's comfy_entrypoint"
     assert "[PT-DiT] ComfyUI" not in log, "a tested host was reported as unsupported"
 
 

@@ -1,5 +1,5 @@
-"""T5 text conditioning inside a real ComfyUI: PT-DiT T5 Loader → stock CLIP Text Encode → PT-DiT T2I
-Sampler → SaveLatent, with a tiny random T5 (transformers format, release layout) and a tiny PT-DiT.
+"""T5 text conditioning inside a real ComfyUI: PT-DiT T5 Loader -> stock CLIP Text Encode -> PT-DiT T2I
+Sampler -> SaveLatent, with a tiny random T5 (transformers format, release layout) and a tiny PT-DiT.
 
 The workflow ends with the stock SaveLatent node so that the conditioning's effect is read from the
 latent alone (the VAE has its own host tests in test_host_vae.py). Shared helpers: helpers.py.

@@ -12,7 +12,7 @@ classes and the PT-DiT MODEL's ``extra_conds`` + ``apply_model``:
   what CLIPLoader calls) for the types pixart / sd3 / mochi, with the encoder size passed through
   ``model_options["t5xxl_model_config"]`` (ComfyUI's own per-encoder config override) and
   detection pointed at T5-XXL (it keys on 24 blocks of width 4096, which a tiny model cannot have);
-* **native + PT-DiT T5 Text Rules** — the same CLIP after our CLIP→CLIP node;
+* **native + PT-DiT T5 Text Rules** — the same CLIP after our CLIP->CLIP node;
 * **loader** — the PT-DiT T5 Loader on the transformers folder.
 
 Prompts are encoded with ComfyUI's CLIPTextEncode node class.
@@ -128,7 +128,7 @@ def encode(comfy_inproc):
 
 
 def denoised(model, conditioning, seed=0):
-    """What the sampler gets from the model for one conditioning entry (extra_conds → apply_model)."""
+    """What the sampler gets from the model for one conditioning entry (extra_conds -> apply_model)."""
     cond, extra = conditioning[0]
     conds = model.model.extra_conds(cross_attn=cond, **extra)
     g = torch.Generator().manual_seed(seed)

@@ -33,6 +33,7 @@ CLEANING = [  # (prompt, what the reference pipeline hands the tokenizer)
     ("a well-known dog", "a well-known dog"),
     ("free shipping on a red hat", "on a red hat"),
     ("size 1920x1080 wallpaper", "size wallpaper"),
+    ("size 1920\u04451080 and 640\u00d7480", "size and"),  # Cyrillic ha and the multiplication sign
     ("red,blue", "red, blue"),
     ("pi is 3.14", "pi is 3.14"),
     ("a+b%20c", "a b c"),
