@@ -67,6 +67,26 @@ def test_workflow_files_are_current(comfy_host):
         assert _pack_widgets(committed) == _pack_widgets(prompt_to_workflow(built, info)), stale
 
 
+def test_blueprint_files_are_current(comfy_host):
+    """Each blueprint in subgraphs/ holds the graph its builder in scripts/make_workflows.py makes, read
+    with this host's node definitions; its exposed inputs feed the widgets named in BLUEPRINTS."""
+    info = comfy_host.object_info()
+    assert sorted(p.stem for p in (REPO / "subgraphs").glob("*.json")) == sorted(make_workflows.BLUEPRINTS)
+    for name, (build, inputs, output, _) in make_workflows.BLUEPRINTS.items():
+        (definition,) = json.loads((REPO / "subgraphs" / f"{name}.json").read_text())["definitions"]["subgraphs"]
+        links = [[k["id"], k["origin_id"], k["origin_slot"], k["target_id"], k["target_slot"], k["type"]]
+                 for k in definition["links"] if k["origin_id"] >= 0 and k["target_id"] >= 0]
+        kept = {k[0] for k in links}
+        nodes = [{**n, "inputs": [{**i, "link": i["link"] if i["link"] in kept else None} for i in n["inputs"]]}
+                 for n in definition["nodes"]]
+        assert workflow_to_prompt({"nodes": nodes, "links": links}, info) == build(), f"{name} is stale"
+        fed = {(str(k["target_id"]), k["target_slot"]) for k in definition["links"] if k["origin_id"] == -10}
+        by_id = {str(n["id"]): n for n in definition["nodes"]}
+        assert {(node, by_id[node]["inputs"][slot]["name"]) for node, slot in fed} == set(inputs.values())
+        assert [[str(k["origin_id"]), k["origin_slot"]] for k in definition["links"] if k["target_id"] == -20] \
+            == [output]
+
+
 def test_workflows_use_no_deprecated_node(comfy_host):
     """Current ComfyUI warns about (and hides) deprecated nodes: none of ours may use one."""
     info = comfy_host.object_info()
