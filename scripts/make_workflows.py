@@ -2,6 +2,12 @@
 
     python scripts/make_workflows.py            # starts a private ComfyUI to read /object_info
 
+Each file also gets a Markdown Note saying which model files it loads and where each goes, the
+``models`` entries (name, download URL, model folder) the frontend's missing-models dialog offers,
+and a thumbnail ``<name>.jpg`` for the Templates browser (scripts/thumbnails.py): the saved output of
+a run on that ComfyUI for workflows whose models all ship in ``demo_models/``, else a view of the graph.
+The subgraph blueprints in ``subgraphs/`` (BLUEPRINTS) are written from the same node definitions.
+
 Each workflow is authored below as an API prompt and turned into the UI format with the node
 definitions of a running ComfyUI (widget order, outputs), so the files always match the nodes.
 File names are those of the real released weights (see README: where each file goes); the
@@ -19,11 +25,11 @@ sys.path.insert(0, str(REPO))
 
 from scripts.demo import data as demo_data  # noqa: E402
 from scripts.demo import runtime as demo  # noqa: E402
-from scripts.workflow_api import prompt_to_workflow  # noqa: E402
+from scripts.workflow_api import prompt_to_blueprint, prompt_to_workflow  # noqa: E402
 
 TRANSFORMER = "qihoo_t2i_1.1b.safetensors"
 TEXT_ENCODER = "t5xxl_fp16.safetensors"
-VAE = "open_sora_plan_v1.2_vae.safetensors"
+VAE = "open_sora_plan_v1.2_vae.ckpt"  # the released vae/checkpoint.ckpt under a telling name
 PROMPT = ("a cozy wooden cabin in a snowy pine forest at dusk, warm light in the windows, "
           "smoke from the chimney, highly detailed")
 SAMPLING = {"seed": 42, "steps": 30, "cfg": 4.0, "sampler_name": "euler", "scheduler": "ptdit_rflow"}
@@ -71,6 +77,16 @@ def _t2i(model: list, width: int, height: int, seed: int = 42, batch_size: int =
         "batch_size": batch_size, **sampling, "seed": seed}}
 
 
+def _video(images: list, fps: list, prefix: str, first_id: int) -> dict:
+    """Core's native video: Create Video at the T2V sampler's fps -> Save Video (mp4, H.264), as nodes
+    ``first_id`` and ``first_id + 1``. 0.33 nests the codec under the format (``format.codec``);
+    the positional widget values [prefix, "mp4", "h264"] read the same on both hosts."""
+    create, save = str(first_id), str(first_id + 1)
+    return {create: {"class_type": "CreateVideo", "inputs": {"images": images, "fps": fps}},
+            save: {"class_type": "SaveVideo", "inputs": {"video": [create, 0], "filename_prefix": prefix,
+                                                         "format": "mp4", "codec": "h264"}}}
+
+
 def _vae_previews() -> dict:
     """PT-DiT VAE Previews of the loaded model ("4") and VAE ("5"): previews in that VAE's colours."""
     return {"class_type": "PTDiTVAEPreviews", "inputs": {"model": ["4", 0], "vae": ["5", 0]}}
@@ -102,9 +118,7 @@ def t2v() -> dict:
                 "model": ["6", 0], "positive": ["2", 0], "negative": ["3", 0], "width": 512, "height": 512,
                 "frames": 17, "fps": 8.0, "batch_size": 1, **SAMPLING}},
             "8": {"class_type": "VAEDecode", "inputs": {"samples": ["7", 0], "vae": ["5", 0]}},
-            "9": {"class_type": "SaveAnimatedWEBP", "inputs": {
-                "images": ["8", 0], "filename_prefix": "ptdit_t2v", "fps": ["7", 1], "lossless": False,
-                "quality": 90, "method": "default"}}}
+            **_video(["8", 0], ["7", 1], "ptdit_t2v", first_id=9)}
 
 
 def t2mv() -> dict:
@@ -213,11 +227,9 @@ def demo_t2v() -> dict:
                 "frames": frames, "fps": 4.0, "batch_size": 1, **DEMO_SAMPLING}},
             "8": {"class_type": "VAEDecode", "inputs": {"samples": ["7", 0], "vae": ["5", 0]}},
             "9": _zoom(["8", 0]),
-            "10": {"class_type": "SaveAnimatedWEBP", "inputs": {
-                "images": ["9", 0], "filename_prefix": "ptdit_demo_t2v", "fps": ["7", 1], "lossless": True,
-                "quality": 100, "method": "default"}},
-            "11": {"class_type": "PTDiTImageGrid", "inputs": {"images": ["9", 0], "columns": frames}},
-            "12": {"class_type": "SaveImage", "inputs": {"images": ["11", 0], "filename_prefix": "ptdit_demo_t2v_frames"}}}
+            **_video(["9", 0], ["7", 1], "ptdit_demo_t2v", first_id=10),
+            "12": {"class_type": "PTDiTImageGrid", "inputs": {"images": ["9", 0], "columns": frames}},
+            "13": {"class_type": "SaveImage", "inputs": {"images": ["12", 0], "filename_prefix": "ptdit_demo_t2v_frames"}}}
 
 
 def demo_t2mv() -> dict:
@@ -275,17 +287,125 @@ DEMO_VERSIONS = {  # real-model workflow -> its demo version
 DEMO_WORKFLOWS = tuple(DEMO_VERSIONS.values())
 
 
+# ------------------------------------------------------------------------------ blueprints
+
+def blueprint_t2i() -> dict:
+    """PT-DiT Text to Image as one node: loaders, Window Attention, Proxy Ratio (checkpoint), T2I
+    sampler and VAE Decode; the prompt is its input, the image its output. It loads the demo T2I
+    model at 64 px so that it runs anywhere; pick your files in the loaders inside."""
+    return {**_demo_text(DEMO_T2I_PROMPT, "t2i"),
+            "6": {"class_type": "PTDiTWindowAttention", "inputs": {"model": ["4", 0], "window_attention": True,
+                                                                   "shift_window": "checkpoint"}},
+            "7": _ratio(["6", 0], "checkpoint", (64, 64, 1), window=(1, 2, 2)),
+            "8": _t2i(["7", 0], 64, 64, sampling=DEMO_SAMPLING),
+            "9": {"class_type": "VAEDecode", "inputs": {"samples": ["8", 0], "vae": ["5", 0]}}}
+
+
+# name -> (build, exposed inputs {label: (node, widget)}, output, description); subgraphs/<name>.json
+BLUEPRINTS = {
+    "PT-DiT Text to Image": (blueprint_t2i, {"prompt": ("2", "text")}, ["9", 0],
+                             "PT-DiT text to image (loaders, window attention, proxy ratio from the checkpoint, "
+                             "T2I sampler, VAE decode). Loads the pack's demo model; choose your files inside."),
+}
+BLUEPRINT_IDS = {"PT-DiT Text to Image": "6a0d1c52-7e3b-4f0e-9b7a-5d2f3c4e0000"}
+
+
+def write_blueprints(object_info: dict, folder: Path = REPO / "subgraphs") -> list[Path]:
+    folder.mkdir(exist_ok=True)
+    paths = []
+    for name, (build, inputs, output, description) in BLUEPRINTS.items():
+        path = folder / f"{name}.json"
+        blueprint = prompt_to_blueprint(build(), object_info, name, inputs, output, "PT-DiT", description,
+                                        BLUEPRINT_IDS[name])
+        path.write_text(json.dumps(blueprint, indent=1) + "\n")
+        paths.append(path)
+    return paths
+
+
+# ------------------------------------------------------------------------------ what each file needs
+
+# Which input of which loader names a model file, and the ComfyUI model folder it is listed from.
+LOADERS = {"PTDiTModelLoader": ("model_name", "diffusion_models"), "PTDiTT5Loader": ("text_encoder", "text_encoders"),
+           "PTDiTVAELoader": ("vae_name", "vae")}
+DEMO_FOLDERS = {"PTDiTModelLoader": "ptdit", "PTDiTT5Loader": "text_encoders", "PTDiTVAELoader": "vae"}
+HF = "https://huggingface.co/"
+RELEASE_PAGE = HF + "qihoo360/Qihoo-T2X/tree/main/resources/pretrain_models/qihoo_t2i"
+CONVERT = f"python -m ptdit.convert <released .pt> models/diffusion_models/{TRANSFORMER} --dtype bf16"
+# Public download locations of the real-weight files (the workflow's `models` entries, which the
+# frontend's missing-models dialog offers): name -> (URL, what it is, conversion command or None).
+SOURCES = {
+    TRANSFORMER: (RELEASE_PAGE, "the Qihoo-T2X release (a `.pt` in that folder), **converted first**", CONVERT),
+    TEXT_ENCODER: (HF + "comfyanonymous/flux_text_encoders/resolve/main/t5xxl_fp16.safetensors",
+                   "the T5-XXL encoder used by Flux / SD3", None),
+    VAE: (HF + "LanguageBind/Open-Sora-Plan-v1.2.0/resolve/main/vae/checkpoint.ckpt",
+          "the Open-Sora-Plan v1.2 CausalVAE (`vae/checkpoint.ckpt`), saved under this name", None),
+}
+
+
+def model_files(prompt: dict) -> list[tuple[str, str, str]]:
+    """(loader class, file name, model folder) of every model file the prompt's loaders name, in order."""
+    found = []
+    for node in prompt.values():
+        if node["class_type"] in LOADERS:
+            name, folder = LOADERS[node["class_type"]]
+            entry = (node["class_type"], node["inputs"][name], folder)
+            if entry not in found:
+                found.append(entry)
+    return found
+
+
+def shipped(loader: str, name: str) -> bool:
+    """Whether a loader's file is one of the demo models in demo_models/ (nothing to download)."""
+    return (REPO / "demo_models" / DEMO_FOLDERS[loader] / name.rstrip("/")).exists()
+
+
+def models_entries(prompt: dict) -> list[dict]:
+    """The workflow's ``models`` list: {name, url, directory} of each file with a public location."""
+    return [{"name": name, "url": SOURCES[name][0], "directory": folder}
+            for loader, name, folder in model_files(prompt) if not shipped(loader, name)]
+
+
+def note_text(title: str, prompt: dict) -> str:
+    """Markdown for the workflow's note: each model file, the folder it goes in and where it comes from."""
+    lines = [f"## {title}", "", "Model files this workflow loads:", ""]
+    for loader, name, folder in model_files(prompt):
+        if shipped(loader, name):
+            lines.append(f"* `{name}`: a tiny demo model that ships with the pack "
+                         f"(`demo_models/{DEMO_FOLDERS[loader]}/`); nothing to download.")
+        else:
+            url, what, convert = SOURCES[name]
+            lines.append(f"* `{name}` in `ComfyUI/models/{folder}/`: {what}, from {url}"
+                         + (f"; then run in this pack's folder: `{convert}`" if convert else ""))
+    lines += ["", "Details: the pack's README (Model files, Workflows)."]
+    return "\n".join(lines)
+
+
+def with_note_and_models(workflow: dict, title: str, prompt: dict) -> dict:
+    """Add a Markdown Note (above the graph) and the ``models`` entries to a UI workflow."""
+    note_id = workflow["last_node_id"] + 1
+    workflow["nodes"].append({
+        "id": note_id, "type": "MarkdownNote", "pos": [60, -360], "size": [760, 330], "flags": {},
+        "order": len(workflow["nodes"]), "mode": 0, "inputs": [], "outputs": [],
+        "properties": {}, "widgets_values": [note_text(title, prompt)], "color": "#432", "bgcolor": "#653"})
+    workflow["last_node_id"] = note_id
+    workflow["models"] = models_entries(prompt)
+    return workflow
+
+
 def write_all(object_info: dict, folder: Path = REPO / "workflows") -> list[Path]:
     folder.mkdir(exist_ok=True)
     paths = []
     for name, build in WORKFLOWS.items():
         path = folder / f"{name}.json"
-        path.write_text(json.dumps(prompt_to_workflow(build(), object_info), indent=1) + "\n")
+        prompt = build()
+        workflow = with_note_and_models(prompt_to_workflow(prompt, object_info), name, prompt)
+        path.write_text(json.dumps(workflow, indent=1) + "\n")
         paths.append(path)
     return paths
 
 
 def main() -> None:
+    from scripts.thumbnails import write_thumbnails
     from tests.harness.hosts import find_comfyui_dir
     from tests.harness.server import ComfyHost
 
@@ -293,7 +413,9 @@ def main() -> None:
     if comfy_dir is None:
         sys.exit("no ComfyUI found: run scripts/setup_comfyui.sh or set COMFYUI_PATH")
     with tempfile.TemporaryDirectory() as base, ComfyHost(comfy_dir, base_dir=base) as host:
-        for path in write_all(host.object_info()):
+        for path in write_all(host.object_info()) + write_blueprints(host.object_info()):
+            print(path)
+        for path in write_thumbnails(host):
             print(path)
 
 

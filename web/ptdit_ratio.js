@@ -49,6 +49,12 @@ function upstreamModelFile(node) {
   return null;
 }
 
+/** The workflow's nodes: the root graph's and those inside its subgraphs (blueprints). */
+function allNodes() {
+  const graphs = [app.graph, ...(app.graph?.subgraphs?.values?.() ?? [])];
+  return graphs.flatMap((g) => g?.nodes ?? []);
+}
+
 /** The route's answer for a model file (cached); null while it is being asked. */
 function fileReport(name) {
   if (fileReports.has(name)) return fileReports.get(name);
@@ -58,7 +64,7 @@ function fileReport(name) {
     .catch((e) => ({ known: false, reason: `the server could not be asked (${e})` }))
     .then((answer) => {
       fileReports.set(name, answer);
-      for (const n of app.graph?.nodes ?? []) if (n.type === NODE) refresh(n);
+      for (const n of allNodes()) if (n.type === NODE) refresh(n);
     });
   return null;
 }

@@ -39,7 +39,7 @@ def run_rows(host: ComfyHost) -> list[tuple[str, Image.Image]]:
     for name, text, caption in ROWS:
         workflow = json.loads((REPO / "workflows" / f"{name}.json").read_text())
         result = host.run(customise(workflow_to_prompt(workflow, info), text, None), timeout=600)
-        (path,) = [f for f in host.output_files(result) if f.suffix == ".png"]  # T2V also saves a WEBP
+        (path,) = [f for f in host.output_files(result) if f.suffix == ".png"]  # T2V also saves an mp4
         image = Image.open(path).convert("RGB")
         rows.append((caption, image.resize((image.width // 2, image.height // 2), Image.NEAREST)))
     return rows

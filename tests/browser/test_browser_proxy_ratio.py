@@ -95,10 +95,12 @@ def fresh_graph(ui) -> None:
     redraw(ui)
 
 
-def add_via_search(ui, query: str, node_type: str, at=(760, 420)) -> int:
+def add_via_search(ui, query: str, node_type: str, at=(760, 420), match: str | None = None) -> int:
     """Double-click the empty canvas, type into the node search box, click the result. The box and
     its results are an ARIA combobox and options in every frontend (PrimeVue's up to 1.3x, the new
-    dialog from 1.4x)."""
+    dialog from 1.4x). ``match`` (a JS predicate on a node) finds the new node when its type is not
+    ``node_type`` (a blueprint's node has the type of its subgraph)."""
+    match = match or f"(n) => n.type === '{node_type}'"
     from playwright.sync_api import TimeoutError as PlaywrightTimeout  # installed where a browser runs
 
     box = ui.page.locator('input[role="combobox"]:visible').first
@@ -119,13 +121,13 @@ def add_via_search(ui, query: str, node_type: str, at=(760, 420)) -> int:
     option.wait_for(state="visible")
     option.click()
     box.wait_for(state="hidden")
-    ui.page.wait_for_function(f"app.graph.nodes.some((n) => n.type === '{node_type}')")
+    ui.page.wait_for_function(f"app.graph.nodes.some({match})")
     if ui.js("() => app.graph.nodes.some((n) => n.flags?.ghost)"):
         # From 1.4x the new node follows the pointer as a ghost until a click places it.
         ui.page.mouse.move(*at)
         ui.page.mouse.click(*at)
-    ui.page.wait_for_function(f"app.graph.nodes.some((n) => n.type === '{node_type}' && !n.flags?.ghost)")
-    return ui.js(f"app.graph.nodes.find((n) => n.type === '{node_type}').id")
+    ui.page.wait_for_function(f"app.graph.nodes.some((n) => ({match})(n) && !n.flags?.ghost)")
+    return ui.js(f"app.graph.nodes.find({match}).id")
 
 
 def open_workflow(ui, path: Path) -> int:

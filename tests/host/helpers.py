@@ -70,3 +70,15 @@ def pack_nodes() -> set:
     listed = next(node.value for node in tree.body
                   if isinstance(node, ast.Assign) and [t.id for t in node.targets] == ["NODES"])
     return {name.id for name in listed.elts}
+
+
+def read_video(path: Path):
+    """(frames (T, H, W, 3) float in [0, 1], frame rate, container name) of a saved video, decoded
+    with PyAV (the hosts' requirements install it)."""
+    import av
+    import numpy as np
+
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(stream)]
+        return np.stack(frames).astype(np.float32) / 255, float(stream.average_rate), container.format.name

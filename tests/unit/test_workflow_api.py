@@ -81,3 +81,22 @@ def test_prompt_to_workflow_round_trips():
     workflow = prompt_to_workflow(prompt, info)
     assert workflow["links"] == [[1, 1, 0, 2, 0, "MODEL"]]
     assert workflow_to_prompt(workflow, info) == prompt
+
+
+def test_a_dynamic_combo_is_followed_by_the_inputs_of_its_chosen_option():
+    """ComfyUI 0.33's SaveVideo: ``format`` picks an option whose ``codec`` (itself a dynamic combo)
+    follows it, named ``format.codec``; options not chosen and missing optional values are left out."""
+    codec = ["COMFY_DYNAMICCOMBO_V3", {"options": [
+        {"key": "auto", "inputs": {"required": {}}},
+        {"key": "h264", "inputs": {"required": {}, "optional": {"crf": ["FLOAT", {}]}}}]}]
+    info = {"SaveVideo": {"input": {"required": {
+        "prefix": ["STRING", {}],
+        "format": ["COMFY_DYNAMICCOMBO_V3", {"options": [
+            {"key": "mp4", "inputs": {"required": {"codec": codec}}},
+            {"key": "webm", "inputs": {"required": {"quality": ["INT", {}]}}}]}]},
+        "optional": {"codec": codec}}, "input_order": {"required": ["prefix", "format"], "optional": ["codec"]}}}
+    node = {"id": 1, "type": "SaveVideo"}
+    assert workflow_to_prompt(_workflow([{**node, "widgets_values": ["clip", "mp4", "h264"]}]), info) == {
+        "1": {"class_type": "SaveVideo", "inputs": {"prefix": "clip", "format": "mp4", "format.codec": "h264"}}}
+    assert workflow_to_prompt(_workflow([{**node, "widgets_values": ["clip", "webm", 7]}]), info)["1"]["inputs"] \
+        == {"prefix": "clip", "format": "webm", "format.quality": 7}
