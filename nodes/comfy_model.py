@@ -20,7 +20,7 @@ import comfy.latent_formats
 import comfy.model_base
 import comfy.patcher_extension
 import comfy.supported_models_base
-from comfy.ldm.modules.attention import optimized_attention, optimized_attention_for_device
+from comfy.ldm.modules.attention import optimized_attention
 
 from ..ptdit import PTDiT, PTDiTConfig
 from ..ptdit.attention import AttentionFn
@@ -133,24 +133,16 @@ def text_conditioning(model: PTDiTBaseModel, cross_attn: torch.Tensor, cond: dic
     return context, mask
 
 
-def comfy_attention(transformer_options: dict, device: torch.device) -> AttentionFn:
-    """ptdit's attention function, (G, H, S, d) in and out, through ComfyUI's attention.
-
-    ``transformer_options`` reach every call, so an ``optimized_attention_override`` (set by
-    ``ModelPatcher.set_model_optimized_attention``) applies. On a GPU the function is ComfyUI's selected
-    one; on CPU, where that is the memory-saving sub-quadratic attention, it is core's choice for small
-    inputs: PT-DiT's windows and proxies are a few hundred keys at most.
-    """
-    if device.type == "cpu":
-        attention = optimized_attention_for_device(device, mask=True, small_input=True)
-    else:
-        attention = optimized_attention
+def comfy_attention(transformer_options: dict) -> AttentionFn:
+    """ptdit's attention function, (G, H, S, d) in and out, through ComfyUI's selected attention with the
+    call's ``transformer_options``, so that an ``optimized_attention_override`` (set by
+    ``ModelPatcher.set_model_optimized_attention``) applies."""
 
     def attend(q, k, v, bias):
         if bias is not None:
             bias = bias.expand(q.shape[0], -1, q.shape[2], k.shape[2])
-        return attention(q, k, v, q.shape[1], mask=bias, skip_reshape=True, skip_output_reshape=True,
-                         transformer_options=transformer_options)
+        return optimized_attention(q, k, v, q.shape[1], mask=bias, skip_reshape=True, skip_output_reshape=True,
+                                   transformer_options=transformer_options)
     return attend
 
 
@@ -221,6 +213,6 @@ class ComfyPTDiT(PTDiT):
         p = self.config.patch_size
         grid = (x.shape[2] if x.ndim == 5 else 1, x.shape[-2] // p, x.shape[-1] // p)
         out = super().forward(x, timesteps, context, attention_mask, window=options.resolve(self.config, grid),
-                              attention_fn=comfy_attention(transformer_options, x.device), compute_dtype=x.dtype,
+                              attention_fn=comfy_attention(transformer_options), compute_dtype=x.dtype,
                               block_hook=run_blocks(transformer_options, len(self.transformer_blocks)))
         return -out[:, : self.config.in_channels].to(x.dtype)
