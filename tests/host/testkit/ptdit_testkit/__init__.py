@@ -13,7 +13,7 @@ from .harness_nodes import PTDiTTestRaise, PTDiTTestSleep, PTDiTTestV3Literal
 from .probe_model import PTDiTProbeBlockPatch, PTDiTProbeModel, PTDiTProbeSetOption
 from .probe_vae import PTDiTProbeVAE
 from .reference import PTDiTTestReferenceSampling
-from .reports import PTDiTProbeCompileStats, PTDiTProbeModelOptions, PTDiTProbeReport
+from .reports import PTDiTProbeCompileStats, PTDiTProbeModelOptions, PTDiTProbeReload, PTDiTProbeReport
 
 NODE_CLASS_MAPPINGS = {
     "PTDiTTestSleep": PTDiTTestSleep,
@@ -29,5 +29,6 @@ NODE_CLASS_MAPPINGS = {
     "PTDiTProbeConditioning": PTDiTProbeConditioning,
     "PTDiTProbeVAE": PTDiTProbeVAE,
     "PTDiTProbeReport": PTDiTProbeReport,
+    "PTDiTProbeReload": PTDiTProbeReload,
 }
 NODE_DISPLAY_NAME_MAPPINGS = {"PTDiTTestSleep": "PTDiT test: sleep"}
