@@ -69,8 +69,7 @@ def test_every_node_of_the_pack_is_used_by_a_workflow():
 
 def test_every_workflow_has_a_demo_version():
     assert sorted(make_workflows.DEMO_VERSIONS) == [p.stem for p in REAL_MODEL_WORKFLOWS]
-    assert sorted(make_workflows.DEMO_VERSIONS.values()) == sorted(p.stem for p in WORKFLOWS
-                                                                   if p not in REAL_MODEL_WORKFLOWS)
+    assert sorted(make_workflows.DEMO_WORKFLOWS) == sorted(p.stem for p in WORKFLOWS if p not in REAL_MODEL_WORKFLOWS)
 
 
 @pytest.mark.parametrize("path", REAL_MODEL_WORKFLOWS, ids=[p.stem for p in REAL_MODEL_WORKFLOWS])
