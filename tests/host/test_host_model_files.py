@@ -19,7 +19,7 @@ from torch import nn
 
 from ptdit import PTDiT, PTDiTConfig
 from ptdit.lora import comfy_lora_keys
-from tests.host.helpers import comfy_t5_tokenizer, write_t5
+from tests.host.helpers import comfy_t5_tokenizer, model_and_text_nodes, write_t5
 
 pytestmark = pytest.mark.host
 
@@ -143,11 +143,7 @@ def model_files(comfy_host) -> dict:
 def sample_graph(model_name: str) -> dict:
     """PT-DiT Model Loader → PT-DiT T2I Sampler (64 px, 2 steps) → SaveLatent ("save")."""
     return {
-        "load": {"class_type": "PTDiTModelLoader", "inputs": {"model_name": model_name, "weight_dtype": "default"}},
-        "pos": {"class_type": "PTDiTTestConditioning",
-                "inputs": {"seed": 1, "tokens": 6, "kept": 4, "channels": CAPTION}},
-        "neg": {"class_type": "PTDiTTestConditioning",
-                "inputs": {"seed": 2, "tokens": 6, "kept": 1, "channels": CAPTION}},
+        **model_and_text_nodes(model_name, CAPTION),
         "s": {"class_type": "PTDiTSamplerT2I",
               "inputs": {"model": ["load", 0], "positive": ["pos", 0], "negative": ["neg", 0], "width": 64,
                          "height": 64, "batch_size": 1, "seed": 3, "steps": 2, "cfg": 1.0, "sampler_name": "euler",

@@ -10,6 +10,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from ptdit import PTDiT, PTDiTConfig
+from tests.host.helpers import model_and_text_nodes
 
 pytestmark = pytest.mark.host
 
@@ -35,11 +36,7 @@ def graph(model_file: str, class_type: str = "PTDiTSamplerT2I", source: dict | N
     size = {"width": 64, "height": 48, "batch_size": 1, **(T2V if class_type == "PTDiTSamplerT2V" else {})}
     common = {"model": ["load", 0], "positive": ["pos", 0], "negative": ["neg", 0], **size}
     return {
-        "load": {"class_type": "PTDiTModelLoader", "inputs": {"model_name": model_file, "weight_dtype": "default"}},
-        "pos": {"class_type": "PTDiTTestConditioning",
-                "inputs": {"seed": 1, "tokens": 6, "kept": 4, "channels": CAPTION}},
-        "neg": {"class_type": "PTDiTTestConditioning",
-                "inputs": {"seed": 2, "tokens": 6, "kept": 1, "channels": CAPTION}},
+        **model_and_text_nodes(model_file, CAPTION),
         "first": {"class_type": class_type, "inputs": {**common, **SAMPLING, "seed": 9, **(source or {})}},
         "s": {"class_type": class_type, "inputs": {**common, **SAMPLING, "latent_image": ["first", 0], **redraw}},
         "save_first": {"class_type": "SaveLatent", "inputs": {"samples": ["first", 0], "filename_prefix": "first"}},
