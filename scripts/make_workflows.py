@@ -273,7 +273,7 @@ def demo_img2img() -> dict:
               "8": {"class_type": "VAEEncode", "inputs": {"pixels": ["7", 0], "vae": ["5", 0]}},
               "9": {"class_type": "CLIPTextEncode", "inputs": {"clip": ["1", 0],
                                                                "text": demo_data.t2i_prompt(DEMO_IMG2IMG_LABEL)}},
-              "10": _t2i(["4", 0], 64, 64, sampling=DEMO_SAMPLING),
+              "10": _t2i(["4", 0], 64, 64, seed=7, sampling=DEMO_SAMPLING),
               "11": {"class_type": "VAEDecode", "inputs": {"samples": ["10", 0], "vae": ["5", 0]}},
               "12": {"class_type": "ImageStitch", "inputs": {
                   "image1": ["7", 0], "image2": ["11", 0], "direction": "right", "match_image_size": True,
