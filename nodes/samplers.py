@@ -40,9 +40,15 @@ def with_shift(model, shift: float):
     return patched
 
 
-def official_sigmas(steps: int, height: int, width: int, frames: int) -> torch.Tensor:
-    """The official schedule as ComfyUI sigmas (t/1000, then 0)."""
-    return torch.cat([flow.rflow_timesteps(steps, height, width, frames).double() / 1000, torch.zeros(1)]).float()
+def official_sigmas(steps: int, height: int, width: int, frames: int, denoise: float = 1.0) -> torch.Tensor:
+    """The official schedule as ComfyUI sigmas (t/1000, then 0). With ``denoise`` < 1, its last
+    ``steps`` steps of a schedule of ``int(steps / denoise)`` steps, as core's KSampler cuts its
+    schedules (no step at all for 0)."""
+    if denoise <= 0:
+        return torch.zeros(0)
+    total = steps if denoise > 0.9999 else int(steps / denoise)
+    sigmas = torch.cat([flow.rflow_timesteps(total, height, width, frames).double() / 1000, torch.zeros(1)]).float()
+    return sigmas[-(steps + 1):]
 
 
 def finite_callback(preview, source: str):
@@ -58,11 +64,16 @@ def finite_callback(preview, source: str):
 
 def run_sampler(model, positive, negative, latent: torch.Tensor, *, seed: int, steps: int, cfg: float,
                 sampler_name: str, scheduler: str, height: int, width: int, frames: int,
-                noise: torch.Tensor | None = None) -> torch.Tensor:
-    """Sample ``latent`` (zeros for text-to-X) with PT-DiT; returns the final latents."""
+                noise: torch.Tensor | None = None, denoise: float = 1.0,
+                noise_mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Sample ``latent`` (zeros for text-to-X) with PT-DiT; returns the final latents. ``denoise``
+    < 1 re-draws ``latent`` from noise added at the sigma where the schedule's last ``steps`` steps
+    start (as core's KSampler); ``noise_mask`` (a LATENT's) limits the change, as there."""
     require_ptdit(model)
     if not math.isfinite(cfg):  # a linked value: widget values are checked when queued
         raise ValueError(f"cfg={cfg} is not a finite number")
+    if not 0 <= denoise <= 1:
+        raise ValueError(f"denoise={denoise} is outside 0..1")
     shift = float(flow.shift_ratio(height, width, frames))
     patched = with_shift(model, shift)
     latent = comfy.sample.fix_empty_latent_channels(patched, latent)
@@ -72,11 +83,13 @@ def run_sampler(model, positive, negative, latent: torch.Tensor, *, seed: int, s
     disable_pbar = not comfy.utils.PROGRESS_BAR_ENABLED
     if scheduler == OFFICIAL_SCHEDULER:
         sampler = comfy.samplers.sampler_object(sampler_name)
-        return comfy.sample.sample_custom(patched, noise, cfg, sampler, official_sigmas(steps, height, width, frames),
-                                          positive, negative, latent, callback=callback,
-                                          disable_pbar=disable_pbar, seed=seed)
+        sigmas = official_sigmas(steps, height, width, frames, denoise)
+        return comfy.sample.sample_custom(patched, noise, cfg, sampler, sigmas, positive, negative, latent,
+                                          noise_mask=noise_mask, callback=callback, disable_pbar=disable_pbar,
+                                          seed=seed)
     return comfy.sample.sample(patched, noise, steps, cfg, sampler_name, scheduler, positive, negative, latent,
-                               callback=callback, disable_pbar=disable_pbar, seed=seed)
+                               denoise=denoise, noise_mask=noise_mask, callback=callback, disable_pbar=disable_pbar,
+                               seed=seed)
 
 
 def sampling_inputs() -> list:
@@ -93,6 +106,39 @@ def sampling_inputs() -> list:
                        tooltip="'ptdit_rflow' is the official resolution-shifted schedule; others use "
                                "ComfyUI's schedulers with the same shift."),
     ]
+
+
+def redraw_inputs() -> list:
+    """The optional image-to-image / video-to-video inputs, after the sampling inputs."""
+    return [
+        io.Latent.Input("latent_image", optional=True,
+                        tooltip="Latents to re-draw (e.g. VAE Encode with the PT-DiT VAE). Their shape must be the "
+                                "one the size, length and batch inputs describe. Empty: start from noise."),
+        io.Float.Input("denoise", default=1.0, min=0.0, max=1.0, step=0.01, optional=True,
+                       tooltip="How much of latent_image to re-draw: 1 starts from pure noise, 0 returns it "
+                               "unchanged; in between, noise is added at the matching point of the schedule."),
+    ]
+
+
+def input_latent(latent: dict, expected: tuple, length: str) -> torch.Tensor:
+    """The samples of a ``latent_image`` input, checked against the ``expected`` shape of the node's
+    inputs; an image encoded as a one-frame clip (B, 4, 1, h, w) is taken as the image (B, 4, h, w).
+    ``length``: the node's length input and value (e.g. ``frames=17``), for messages."""
+    samples = latent["samples"]
+    if len(expected) == 4 and samples.ndim == 5 and samples.shape[2] == 1:
+        samples = samples[:, :, 0]
+    shape = tuple(samples.shape)
+    if shape == tuple(expected):
+        return samples
+    axes = ["batch_size", "channels", *([f"latent frames ({length})"] if len(expected) == 5 else []),
+            "height / 8", "width / 8"]
+    if len(shape) != len(expected):
+        raise ValueError(f"latent_image has shape {shape}, but this sampler takes {len(expected)}-D latents "
+                         f"{tuple(expected)} ({', '.join(axes)})")
+    wrong = [f"{axis}: latent_image has {got}, the inputs give {want}"
+             for axis, got, want in zip(axes, shape, expected) if got != want]
+    raise ValueError(f"latent_image {shape} does not match the shape {tuple(expected)} of this sampler's size, "
+                     "length and batch inputs: " + "; ".join(wrong))
 
 
 class PTDiTSampler(CheckedNode):
@@ -126,17 +172,22 @@ class PTDiTSampler(CheckedNode):
                                    io.Conditioning.Input("negative", tooltip="Negative prompt; an empty prompt is "
                                                                              "the official default."),
                                    *size_inputs(cls.default_size), *cls.length.inputs(), *cls.extra_inputs(),
-                                   batch_input(), *sampling_inputs()],
+                                   batch_input(), *sampling_inputs(), *redraw_inputs()],
                            outputs=cls.latent_outputs())
 
     @classmethod
     def execute(cls, model, positive, negative, width, height, batch_size, seed, steps, cfg, sampler_name,
-                scheduler, **values) -> io.NodeOutput:
+                scheduler, latent_image=None, denoise=1.0, **values) -> io.NodeOutput:
         width, height = image_size("custom", width, height)
         latent = empty_latent(batch_size, width, height, cls.length.latent_frames(values))
+        noise_mask = None
+        if latent_image is not None:
+            length = f"{cls.length.name}={values[cls.length.name]}" if cls.length.name else ""
+            latent = input_latent(latent_image, latent.shape, length)
+            noise_mask = latent_image.get("noise_mask")
         samples = run_sampler(model, positive, negative, latent, seed=seed, steps=steps, cfg=cfg,
                               sampler_name=sampler_name, scheduler=scheduler, height=height, width=width,
-                              frames=cls.length.frames(values))
+                              frames=cls.length.frames(values), denoise=denoise, noise_mask=noise_mask)
         return cls.node_output(samples, **values)
 
 

@@ -32,6 +32,7 @@ import comfy.text_encoders.sd3_clip
 import comfy.utils
 import folder_paths
 
+from ..ptdit.checkpoint import read_failure
 from ..ptdit.text.captions import clean_prompt
 from ..ptdit.text.t5_files import (ANCHOR, T5FormatError, T5Spec, check_tokenizer, check_weights, has_tokenizer,
                                 is_encoder_folder, normalize_state_dict, read_folder_config, spec_from_state_dict,
@@ -265,7 +266,7 @@ def _read_weights(path: str, name: str) -> dict:
     try:
         return comfy.utils.load_torch_file(path, safe_load=True)
     except Exception as exc:  # ComfyUI's reader raises several types for unreadable files
-        raise T5FormatError(f"{name} is not a readable weights file ({exc})") from exc
+        raise T5FormatError(f"{name} {read_failure(path, exc)}") from exc
 
 
 def load_t5_text_encoder(encoder_path: str, tokenizer_path: Optional[str] = None, *, device: str = "default",

@@ -19,7 +19,7 @@ import comfy.model_management as mm
 import comfy.ops
 import comfy.utils
 
-from ..ptdit.checkpoint import CheckpointError
+from ..ptdit.checkpoint import CheckpointError, read_failure
 from ..ptdit.vae.config import SPATIAL_FACTOR, TEMPORAL_FACTOR
 from ..ptdit.vae.loading import config_from_metadata, load_causal_vae
 from ..ptdit.vae.memory import EXACT_TILE, choose_tiling, decode_bytes_per_pixel, encode_bytes_per_pixel
@@ -151,11 +151,12 @@ def load_ptdit_vae(path: str, tiling: str = "auto", memory_limit_gb: float = 0.0
         raise ValueError(f"memory_limit_gb must be 0 (no limit) or a positive number of GiB, got {memory_limit_gb!r}")
     try:
         raw, metadata = comfy.utils.load_torch_file(path, safe_load=True, return_metadata=True)
+    except Exception as exc:  # unreadable file: ComfyUI's loader raises various types
+        raise ValueError(f"{name} {read_failure(path, exc)}") from exc
+    try:
         vae = load_causal_vae(raw, config_from_metadata(metadata), operations=comfy.ops.disable_weight_init)
     except (CheckpointError, ValueError) as exc:
         raise ValueError(f"{name} cannot be loaded as the Open-Sora-Plan v1.2 CausalVAE: {exc}") from exc
-    except Exception as exc:  # unreadable file: ComfyUI's loader raises various types
-        raise ValueError(f"{name} is not a readable checkpoint: {exc}") from exc
     factors = vae_preview_factors(path, vae.config.embed_dim, lambda: fit_preview_factors(vae.float()))
     limit = int(memory_limit_gb * GIB) if memory_limit_gb else None
     return PTDiTVAE(vae, "auto" if tiling == "auto" else None, factors, limit)

@@ -100,6 +100,14 @@ def pickle_failure(path: str, exc: Exception) -> str:
     return f"is a damaged or truncated PyTorch checkpoint ({first_line}): download it again"
 
 
+def read_failure(path: str, exc: Exception) -> str:
+    """Why reading ``path`` (a host's loader, weights-only) failed with ``exc``, as the end of a
+    sentence that names the file: :func:`pickle_failure` for a pickle, else an unreadable file."""
+    if path.lower().endswith(PICKLE_SUFFIXES):
+        return pickle_failure(path, exc)
+    return f"is not a readable checkpoint: {exc}"
+
+
 def read_safetensors_metadata(path: str | os.PathLike) -> dict[str, str]:
     """The string metadata of a ``.safetensors`` file, reading only its JSON header (no tensor data).
 

@@ -5,7 +5,7 @@ import dataclasses
 import json
 import os
 import re
-from typing import Mapping, Optional
+from typing import Iterable, Mapping, Optional
 
 import torch
 from torch import nn
@@ -100,10 +100,17 @@ def infer_config(state_dict: Mapping[str, torch.Tensor], metadata: Optional[Mapp
     return PTDiTConfig(**fields)
 
 
-def check_state_dict(model: PTDiT, state_dict: Mapping[str, torch.Tensor]) -> None:
-    """Raise :class:`CheckpointError` listing missing/unexpected/misshapen weights for ``model``."""
+def check_state_dict(model: PTDiT, state_dict: Mapping[str, torch.Tensor], layer_extras: Iterable[str] = ()) -> None:
+    """Raise :class:`CheckpointError` listing missing/unexpected/misshapen weights for ``model``.
+
+    ``layer_extras``: names a layer with a ``weight`` may also hold (``<layer>.<name>``), e.g. the
+    quantization scales a host's layers read; they are neither required nor checked.
+    """
     expected = {k: v.shape for k, v in model.state_dict().items()}
-    check_keys(expected, state_dict, "PT-DiT model with this configuration", optional=OPTIONAL_KEYS)
+    extras = set(layer_extras)
+    weights = {k: v for k, v in state_dict.items()
+               if not (k.rpartition(".")[2] in extras and k.rpartition(".")[0] + ".weight" in expected)}
+    check_keys(expected, weights, "PT-DiT model with this configuration", optional=OPTIONAL_KEYS)
 
 
 def load_weights(model: PTDiT, state_dict: Mapping[str, torch.Tensor]) -> None:

@@ -32,7 +32,7 @@ TEXT_ENCODER = "t5xxl_fp16.safetensors"
 VAE = "open_sora_plan_v1.2_vae.ckpt"  # the released vae/checkpoint.ckpt under a telling name
 PROMPT = ("a cozy wooden cabin in a snowy pine forest at dusk, warm light in the windows, "
           "smoke from the chimney, highly detailed")
-SAMPLING = {"seed": 42, "steps": 30, "cfg": 4.0, "sampler_name": "euler", "scheduler": "ptdit_rflow"}
+SAMPLING = {"seed": 42, "steps": 30, "cfg": 4.0, "sampler_name": "euler", "scheduler": "ptdit_rflow", "denoise": 1.0}
 
 
 # The tiny demo models the pack registers from demo_models/ (64 px; see demo_models/README.md).
@@ -272,19 +272,44 @@ def demo_stock_ksampler() -> dict:
     return prompt
 
 
+DEMO_IMG2IMG_LABEL = dict(DEMO_T2I_LABEL, shape="square")  # the re-draw changes the shape only
+DEMO_DENOISE = 0.6
+
+
+def demo_img2img() -> dict:
+    """Image-to-image: a demo T2I picture, encoded with the PT-DiT VAE and re-drawn at denoise 0.6 with
+    a prompt that changes its shape; the picture and the re-draw side by side."""
+    prompt = {**_demo_text(DEMO_T2I_PROMPT, "t2i"),
+              "6": _t2i(["4", 0], 64, 64, sampling=DEMO_SAMPLING),
+              "7": {"class_type": "VAEDecode", "inputs": {"samples": ["6", 0], "vae": ["5", 0]}},
+              "8": {"class_type": "VAEEncode", "inputs": {"pixels": ["7", 0], "vae": ["5", 0]}},
+              "9": {"class_type": "CLIPTextEncode", "inputs": {"clip": ["1", 0],
+                                                               "text": demo_data.t2i_prompt(DEMO_IMG2IMG_LABEL)}},
+              "10": _t2i(["4", 0], 64, 64, seed=7, sampling=DEMO_SAMPLING),
+              "11": {"class_type": "VAEDecode", "inputs": {"samples": ["10", 0], "vae": ["5", 0]}},
+              "12": {"class_type": "ImageStitch", "inputs": {
+                  "image1": ["7", 0], "image2": ["11", 0], "direction": "right", "match_image_size": True,
+                  "spacing_width": 0, "spacing_color": "white"}},
+              "13": _zoom(["12", 0]),
+              "14": {"class_type": "SaveImage", "inputs": {"images": ["13", 0], "filename_prefix": "ptdit_demo_img2img"}}}
+    prompt["10"]["inputs"].update(positive=["9", 0], latent_image=["8", 0], denoise=DEMO_DENOISE)
+    return prompt
+
+
 WORKFLOWS = {
     "ptdit_t2i_1024": t2i_1024, "ptdit_t2i_2048_ratio16": t2i_2048_ratio16, "ptdit_t2v": t2v,
     "ptdit_t2mv": t2mv, "ptdit_ratio_sweep": ratio_sweep, "ptdit_stock_ksampler": stock_ksampler,
     "ptdit_demo_t2i": demo_t2i, "ptdit_demo_t2i_ratio4": demo_t2i_ratio4, "ptdit_demo_t2v": demo_t2v,
     "ptdit_demo_t2mv": demo_t2mv, "ptdit_demo_ratio_sweep": demo_ratio_sweep,
-    "ptdit_demo_stock_ksampler": demo_stock_ksampler,
+    "ptdit_demo_stock_ksampler": demo_stock_ksampler, "ptdit_demo_img2img": demo_img2img,
 }
 DEMO_VERSIONS = {  # real-model workflow -> its demo version
     "ptdit_t2i_1024": "ptdit_demo_t2i", "ptdit_t2i_2048_ratio16": "ptdit_demo_t2i_ratio4",
     "ptdit_t2v": "ptdit_demo_t2v", "ptdit_t2mv": "ptdit_demo_t2mv",
     "ptdit_ratio_sweep": "ptdit_demo_ratio_sweep", "ptdit_stock_ksampler": "ptdit_demo_stock_ksampler",
 }
-DEMO_WORKFLOWS = tuple(DEMO_VERSIONS.values())
+DEMO_ONLY = ("ptdit_demo_img2img",)  # demo workflows without a real-model version
+DEMO_WORKFLOWS = (*DEMO_VERSIONS.values(), *DEMO_ONLY)
 
 
 # ------------------------------------------------------------------------------ blueprints

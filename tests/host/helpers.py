@@ -58,6 +58,18 @@ def text_to_latent_prompt(encoder: str, model: str, positive: str, negative: str
     }
 
 
+def model_and_text_nodes(model_name: str, channels: int) -> dict:
+    """API nodes "load" (PT-DiT Model Loader of ``model_name``), "pos" and "neg" (hand-made
+    conditioning ``channels`` wide, 4 and 1 of 6 tokens kept) for a sampler."""
+    return {
+        "load": {"class_type": "PTDiTModelLoader", "inputs": {"model_name": model_name, "weight_dtype": "default"}},
+        "pos": {"class_type": "PTDiTTestConditioning",
+                "inputs": {"seed": 1, "tokens": 6, "kept": 4, "channels": channels}},
+        "neg": {"class_type": "PTDiTTestConditioning",
+                "inputs": {"seed": 2, "tokens": 6, "kept": 1, "channels": channels}},
+    }
+
+
 def combo_options(spec) -> list:
     """Options of a combo input as object_info reports it (V1 list or V3 ``COMBO`` + options)."""
     return spec[0] if isinstance(spec[0], list) else spec[1]["options"]

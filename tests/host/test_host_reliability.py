@@ -145,6 +145,8 @@ CASES = [
     bad_file("random-bytes-pt", "random_bytes.pt", "not a PyTorch checkpoint"),
     bad_file("zero-bytes-pt", "zero_bytes.pt", "empty"),
     bad_file("malicious-pickle", "malicious_zip.pt", "would run code", "weights-only", "for safety"),
+    Case("malicious-pickle-vae", inputs("vae", vae_name="rel_malicious_zip.pt"), "failed", "vae",
+         ("rel_malicious_zip.pt", "would run code", "weights-only", "for safety")),
     bad_file("truncated-pt", "truncated.pt", "damaged or truncated"),
     bad_file("list-pt", "list_of_tensors.pt", "list", "not a dict"),
     bad_file("zero-bytes-safetensors", "zero_bytes.safetensors", "not a readable checkpoint"),
@@ -231,9 +233,11 @@ def _drop_none(graph: dict) -> dict:
 @pytest.fixture(scope="module")
 def crafted(comfy_host):
     paths = crafted_files.write_all(comfy_host.model_path("ptdit", "rel").parent)
+    crafted_files.WRITERS["malicious_zip.pt"](comfy_host.model_path("vae", "rel_malicious_zip.pt"))
     yield paths
-    assert not (comfy_host.models_dir / "ptdit" / crafted_files.MALICE_MARKER).exists(), \
-        "a malicious pickle ran its code"
+    for folder in ("ptdit", "vae"):
+        assert not (comfy_host.models_dir / folder / crafted_files.MALICE_MARKER).exists(), \
+            "a malicious pickle ran its code"
 
 
 def valid_image(comfy_host) -> np.ndarray:

@@ -103,8 +103,7 @@ def test_every_node_of_the_pack_is_used_by_a_workflow():
 
 def test_every_workflow_has_a_demo_version():
     assert sorted(make_workflows.DEMO_VERSIONS) == [p.stem for p in REAL_MODEL_WORKFLOWS]
-    assert sorted(make_workflows.DEMO_VERSIONS.values()) == sorted(p.stem for p in WORKFLOWS
-                                                                   if p not in REAL_MODEL_WORKFLOWS)
+    assert sorted(make_workflows.DEMO_WORKFLOWS) == sorted(p.stem for p in WORKFLOWS if p not in REAL_MODEL_WORKFLOWS)
 
 
 def test_model_entries_name_what_the_loaders_list(comfy_host, stand_ins):
@@ -151,4 +150,19 @@ def test_workflows_saved_before_clean_prompts_still_convert(comfy_host):
         node["widgets_values"] = node["widgets_values"][:-1]
     expected = workflow_to_prompt(current, info)
     assert [expected[str(n["id"])]["inputs"].pop("clean_prompts") for n in t5_nodes] == [True, True]
+    assert workflow_to_prompt(old, info) == expected
+
+
+def test_workflows_saved_before_denoise_still_convert(comfy_host):
+    """A file saved before the samplers' optional ``denoise`` input (one widget value fewer) converts to
+    the same prompt without it; such prompts draw as before (denoise 1, test_host_redraw.py)."""
+    info = comfy_host.object_info()
+    current = json.loads((REPO / "workflows" / "ptdit_demo_t2v.json").read_text())
+    old = json.loads(json.dumps(current))
+    (sampler,) = [node for node in old["nodes"] if node["type"] == "PTDiTSamplerT2V"]
+    assert sampler["widgets_values"][-1] == 1.0
+    sampler["widgets_values"] = sampler["widgets_values"][:-1]
+    sampler["inputs"] = [i for i in sampler["inputs"] if i["name"] != "latent_image"]
+    expected = workflow_to_prompt(current, info)
+    assert expected[str(sampler["id"])]["inputs"].pop("denoise") == 1.0
     assert workflow_to_prompt(old, info) == expected

@@ -16,7 +16,7 @@ from .probe_model import PTDiTProbeBlockPatch, PTDiTProbeModel, PTDiTProbeSetOpt
 from .probe_vae import PTDiTProbeVAE
 from .reference import PTDiTTestReferenceSampling
 from .reference_forward import PTDiTTestReferenceForward
-from .reports import PTDiTProbeCompileStats, PTDiTProbeModelOptions, PTDiTProbeReport
+from .reports import PTDiTProbeCompileStats, PTDiTProbeModelOptions, PTDiTProbeReload, PTDiTProbeReport
 
 NODE_CLASS_MAPPINGS = {
     "PTDiTTestSleep": PTDiTTestSleep,
@@ -35,5 +35,6 @@ NODE_CLASS_MAPPINGS = {
     "PTDiTProbeConditioning": PTDiTProbeConditioning,
     "PTDiTProbeVAE": PTDiTProbeVAE,
     "PTDiTProbeReport": PTDiTProbeReport,
+    "PTDiTProbeReload": PTDiTProbeReload,
 }
 NODE_DISPLAY_NAME_MAPPINGS = {"PTDiTTestSleep": "PTDiT test: sleep"}

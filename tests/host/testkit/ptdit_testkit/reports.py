@@ -42,3 +42,22 @@ class PTDiTProbeCompileStats(OutputNode):
         return ui_json({"graphs": counters["stats"]["unique_graphs"],
                         "graph_breaks": sum(counters["graph_break"].values()),
                         "block_patch_calls": list(BLOCK_PATCH_CALLS)})
+
+
+class PTDiTProbeReload(OutputNode):
+    """A MODEL's patcher class and its ``cached_patcher_init`` (0.33+; "absent" on older hosts). When
+    set, the factory is called as core calls it for a clone without dynamic VRAM, and the report
+    holds the new patcher's class and the largest difference between the two models' weights."""
+
+    REQUIRED = {"model": ("MODEL",)}
+
+    def run(self, model):
+        factory = getattr(model, "cached_patcher_init", "absent")
+        report = {"patcher": type(model).__name__, "factory": factory if factory in ("absent", None) else "set"}
+        if report["factory"] == "set":
+            again = factory[0](*factory[1], disable_dynamic=True)
+            before, after = model.model.state_dict(), again.model.state_dict()
+            report.update(reloaded_patcher=type(again).__name__, same_keys=sorted(before) == sorted(after),
+                          max_difference=max((before[k].float() - after[k].float()).abs().max().item()
+                                             for k in before))
+        return ui_json(report)
