@@ -19,8 +19,9 @@ pytestmark = pytest.mark.browser
 REPO = Path(__file__).resolve().parents[2]
 NAMES = sorted(p.stem for p in (REPO / "workflows").glob("*.json"))
 CARDS_JS = """(names) => names.map((name) => {
-    // A card: the closest block around the template's title that holds exactly one picture.
-    const title = [...document.querySelectorAll('*')]
+    // A card: the closest block around the template's title (in the dialog: a workflow tab may carry the
+    // same name) that holds exactly one picture.
+    const title = [...document.querySelectorAll('[role="dialog"] *')]
         .find((e) => e.children.length === 0 && e.textContent.trim() === name);
     let card = title;
     while (card && card.querySelectorAll('img').length === 0) card = card.parentElement;
