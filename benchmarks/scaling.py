@@ -19,8 +19,10 @@ Each case times the whole forward in alternating pairs (``benchmarks/pairs.py``)
 :data:`PAIRS`; the median of the per-pair ratios is reported with its range, a model's seconds are
 the median over all its timed runs. The warm-up forward of every model runs under
 ``ptdit.vae.memory.LiveTensorBytes``, whose peak is the "peak MiB" column (bytes of live activations,
-weights excluded). Attention FLOPs come from ``ptdit.complexity.self_attention_flops``. See
-docs/performance.md.
+weights excluded). Attention FLOPs come from ``ptdit.complexity.self_attention_flops``. On a CPU one
+more profiled forward of each model gives its matrix-product seconds (:func:`matmul_seconds`): PT-DiT's
+over a baseline's whole forward is the "floor" column, the ratio an exact PT-DiT with these linear
+layers cannot go below on this machine. See docs/performance.md.
 """
 from __future__ import annotations
 
@@ -123,7 +125,19 @@ def measure_case(models: Models, case: Case, pairs: int) -> dict:
         row["ratios"][f"{model}/{baseline}"] = dict(median=timing.median_ratio, low=timing.ratio_range[0],
                                                     high=timing.ratio_range[1], pairs=list(timing.ratios))
     row["seconds"] = {name: statistics.median(seconds) for name, seconds in runs_seconds.items()}
+    if models.device.type == "cpu":
+        row["matmul_seconds"] = {name: matmul_seconds(run) for name, run in runs.items()}
     return row
+
+
+def matmul_seconds(run: Callable[[], torch.Tensor]) -> float:
+    """Seconds one CPU forward spends in the linear layers' matrix products: the profiler's self time of
+    ``aten::addmm`` and ``aten::mm`` (attention runs as ``bmm``/``baddbmm`` or a fused kernel)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        run()
+    return sum(e.self_cpu_time_total for e in prof.key_averages() if e.key in ("aten::addmm", "aten::mm")) / 1e6
 
 
 def _cell(row: dict, model: str) -> str:
@@ -138,6 +152,14 @@ def _ratio(row: dict, pair: tuple[str, str]) -> str:
     return "–" if r is None else f"{r['median']:.3f} ({r['low']:.2f}–{r['high']:.2f})"
 
 
+def _floor(row: dict, pair: tuple[str, str]) -> str:
+    model, baseline = pair
+    matmuls = row.get("matmul_seconds")
+    if matmuls is None or baseline not in row["seconds"]:
+        return "–"
+    return f"{matmuls[model] / row['seconds'][baseline]:.3f}"
+
+
 def table(rows: list[dict], official: bool) -> str:
     """Markdown table: seconds per forward, peak MiB and attention GFLOP per model, paired ratios."""
     models = ["ptdit", "pixart"] + (["official"] if official else [])
@@ -145,13 +167,15 @@ def table(rows: list[dict], official: bool) -> str:
     head = ["size", "tokens", "PT-DiT window", "pairs"]
     for m in models:
         head += [f"{NAMES[m]} s", f"{NAMES[m]} peak MiB", f"{NAMES[m]} attn GFLOP"]
-    head += [f"{NAMES[a]} / {NAMES[b]} s (range)" for a, b in pairs] + ["attn FLOPs PT-DiT / PixArt"]
+    head += [f"{NAMES[a]} / {NAMES[b]} s (range)" for a, b in pairs]
+    head += [f"floor: {NAMES[a]} matmul s / {NAMES[b]} s" for a, b in pairs] + ["attn FLOPs PT-DiT / PixArt"]
     head += ["PT-DiT vs official (rel.)"] if official else []
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         cells = [r["case"], str(r["tokens"]), "(" + ",".join(map(str, r["window"])) + ")", str(r["pairs"])]
         cells += [_cell(r, m) for m in models]
-        cells += [_ratio(r, pair) for pair in pairs] + [f"{100 * r['attention_ratio']:.2f} %"]
+        cells += [_ratio(r, pair) for pair in pairs] + [_floor(r, pair) for pair in pairs]
+        cells += [f"{100 * r['attention_ratio']:.2f} %"]
         cells += (["–" if r["parity"] is None else f"{r['parity']:.1e}"] if official else [])
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -29,6 +29,7 @@ def test_quick_scaling_run(comfy_inproc, tmp_path):
     assert run.returncode == 0, run.stderr[-3000:]
     result = json.loads(out_json.read_text())
     assert "python benchmarks/scaling.py --quick --pairs 1" in run.stdout  # the command is printed with the table
+    assert "floor: PT-DiT matmul s / PixArt s" in run.stdout
     assert str(comfy_inproc.dir) in result["machine"]
     rows = result["rows"]
     assert [r["case"] for r in rows] == ["384²", "512²", "5×384² clip"]
@@ -42,6 +43,8 @@ def test_quick_scaling_run(comfy_inproc, tmp_path):
         assert set(r["seconds"]) == {"ptdit", "pixart"} and min(r["seconds"].values()) > 0
         assert set(r["ratios"]) == {"ptdit/pixart"} and r["parity"] is None  # no official code here
         assert all(len(ratio["pairs"]) == r["pairs"] == 1 for ratio in r["ratios"].values())
+        # The floor column: seconds in the linear layers' matrix products of one profiled CPU forward.
+        assert set(r["matmul_seconds"]) == {"ptdit", "pixart"} and min(r["matmul_seconds"].values()) > 0
         # Peak live activations: at least one (tokens, width) fp32 tensor each; ComfyUI's CPU attention
         # (sub-quadratic: chunks of 4096 queries given a few hundred MB free) holds (heads, queries, N)
         # scores that PT-DiT never builds.
