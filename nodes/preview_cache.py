@@ -64,12 +64,6 @@ _digests: dict[tuple[str, int, int], str] = {}  # (real path, size, mtime_ns) ->
 _fitted: dict[str, PreviewFactors] = {}  # SHA-256 -> factors, this session
 
 
-def clear_memory() -> None:
-    """Forget this session's digests and factors (as a restart does); the cache file stays."""
-    _digests.clear()
-    _fitted.clear()
-
-
 def file_digest(path: str) -> str:
     """SHA-256 of the file's bytes, computed once per (path, size, modification time)."""
     real = os.path.realpath(path)

@@ -25,6 +25,13 @@ def pack(comfy_inproc):
     return comfy_inproc.pack
 
 
+def restart(pack) -> None:
+    """What a restart forgets: the session's digests and factors (the cache file stays)."""
+    module = pack("nodes.preview_cache")
+    module._digests.clear()
+    module._fitted.clear()
+
+
 @pytest.fixture
 def user_dir(tmp_path, pack):
     """A fresh ComfyUI user folder and a fresh session memory (as after a restart)."""
@@ -32,10 +39,10 @@ def user_dir(tmp_path, pack):
 
     before = folder_paths.get_user_directory()
     folder_paths.set_user_directory(str(tmp_path / "user"))
-    pack("nodes.preview_cache").clear_memory()
+    restart(pack)
     yield tmp_path / "user"
     folder_paths.set_user_directory(before)
-    pack("nodes.preview_cache").clear_memory()
+    restart(pack)
 
 
 @pytest.fixture
@@ -85,7 +92,7 @@ def test_fitted_once_per_file_then_read_from_the_cache(pack, user_dir, decodes, 
     assert entry["file"] == "a.safetensors" and entry["factors"] == [list(r) for r in vae.preview_factors.factors]
 
     assert load(pack, path).preview_factors == vae.preview_factors and len(decodes) == 1  # same session
-    pack("nodes.preview_cache").clear_memory()  # a restart: only the cache file is left
+    restart(pack)  # a restart: only the cache file is left
     assert load(pack, path).preview_factors == vae.preview_factors and len(decodes) == 1
 
 
@@ -148,7 +155,7 @@ def test_an_unwritable_cache_folder_only_costs_a_refit(pack, user_dir, decodes, 
         vae = load(pack, path)
     assert vae.preview_factors is not None and "cannot write the preview-factor cache" in caplog.text
     assert load(pack, path).preview_factors == vae.preview_factors and len(decodes) == 1  # session memory
-    pack("nodes.preview_cache").clear_memory()
+    restart(pack)
     load(pack, path)
     assert len(decodes) == 2
 
