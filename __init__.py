@@ -4,6 +4,7 @@ from .nodes.api import ComfyExtension
 from .nodes.host_version import warn_if_older_host
 from .nodes.image_grid import PTDiTImageGrid
 from .nodes.latents import PTDiTEmptyImageLatent, PTDiTEmptyMultiViewLatent, PTDiTEmptyVideoLatent
+from .nodes.lora_loader import PTDiTLoraLoader
 from .nodes.model_folders import register_model_folders
 from .nodes.model_loader import PTDiTModelLoader
 from .nodes.patches import PTDiTProxyRatio, PTDiTWindowAttention
@@ -15,6 +16,7 @@ from .nodes.vae import PTDiTVAELoader
 
 NODES = [  # each registers under its class name
     PTDiTModelLoader,
+    PTDiTLoraLoader,
     PTDiTProxyRatio,
     PTDiTWindowAttention,
     PTDiTEmptyImageLatent,

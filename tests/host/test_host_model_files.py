@@ -1,6 +1,6 @@
 """Model files made for core's models, on the PT-DiT nodes in a real ComfyUI: quantized checkpoints
 (scaled fp8, per-layer fp8) through the PT-DiT Model Loader and core's quantized layers, and LoRAs in
-the trainers' spellings through the stock LoRA loaders.
+the trainers' spellings through the stock LoRA loaders and the PT-DiT LoRA Loader.
 
 A tiny PT-DiT is saved in fp32, with its Linear weights rounded to fp8 and stored back in fp32
 ("dequantized": what the fp8 file holds, in full precision), in the fp8 formats core reads, and with
@@ -101,8 +101,15 @@ LORA_SPELLINGS = {
     "kohya": (lambda layer: "lora_unet_" + layer.replace(".", "_"), ("lora_down.weight", "lora_up.weight"), True),
     "peft": (lambda layer: layer, ("lora_A.weight", "lora_B.weight"), False),
     "peft_transformer": (lambda layer: f"transformer.{layer}", ("lora_A.weight", "lora_B.weight"), False),
+    "peft_base_model": (lambda layer: f"base_model.model.{layer}", ("lora_A.weight", "lora_B.weight"), False),
     "diffusers_down_up": (lambda layer: f"transformer.{layer}", ("lora_down.weight", "lora_up.weight"), False),
 }
+
+
+# Keys of a LoRA that match no PT-DiT layer: a text encoder's (kohya), a block the tiny model lacks (PEFT).
+FOREIGN_KEYS = {"lora_te_text_model_encoder_layers_0_self_attn_q_proj.lora_down.weight": torch.ones(LORA_RANK, 4),
+                "lora_te_text_model_encoder_layers_0_self_attn_q_proj.lora_up.weight": torch.ones(4, LORA_RANK),
+                "transformer.transformer_blocks.7.attn1.to_q.lora_A.weight": torch.ones(LORA_RANK, 4)}
 
 
 def lora_file(spelling: str) -> dict:
@@ -126,6 +133,9 @@ def lora_files(comfy_host) -> dict:
         names[f"{spelling}_converted"] = f"ptdit_{spelling}_converted.safetensors"
         save_file(comfy_lora_keys(lora_file(spelling)),
                   str(comfy_host.model_path("loras", names[f"{spelling}_converted"])))
+    names["partial"], names["foreign"] = "ptdit_partial.safetensors", "not_ptdit.safetensors"
+    save_file({**lora_file("kohya"), **FOREIGN_KEYS}, str(comfy_host.model_path("loras", names["partial"])))
+    save_file(FOREIGN_KEYS, str(comfy_host.model_path("loras", names["foreign"])))
     return names
 
 
@@ -165,7 +175,8 @@ def converts_old_quants(comfy_host) -> bool:
 
 
 def with_lora(graph: dict, lora_name: str, loader: str = "LoraLoaderModelOnly") -> dict:
-    """``graph`` with a stock LoRA loader between the model loader and the sampler."""
+    """``graph`` with a LoRA loader (a stock one or PTDiTLoraLoader) between the model loader and the
+    sampler."""
     graph["lora"] = {"class_type": loader, "inputs": {"model": ["load", 0], "lora_name": lora_name,
                                                       "strength_model": LORA_STRENGTH}}
     if loader == "LoraLoader":  # with a CLIP: a tiny T5 through the PT-DiT T5 Loader
@@ -218,6 +229,45 @@ def test_lora_matching_no_ptdit_layer_is_logged_key_by_key(comfy_host, model_fil
     missed = [key for key in keys if f"lora key not loaded: {key}" in log]
     assert len(missed) == len(keys), log[-3000:]
     assert torch.equal(out, references["fp32"])
+
+
+@pytest.mark.parametrize("spelling", ["comfyui", "comfyui_peft_names", "kohya", "peft", "peft_transformer",
+                                      "peft_base_model", "diffusers_down_up"])
+def test_ptdit_lora_loader_applies_every_spelling_like_merged_weights(comfy_host, model_files, lora_files, references,
+                                                                      spelling):
+    """The PT-DiT LoRA Loader reads the trainers' files as they are, PEFT / diffusers included: the
+    LoRA reaches every block layer, the latents equal the hand-merged model's, and no key is
+    reported as not loaded (each file name appears in the log only if the loader warns about it)."""
+    out = sample(comfy_host, with_lora(sample_graph(model_files["fp32"]), lora_files[spelling], "PTDiTLoraLoader"))
+    assert (out - references["merged"]).abs().max() <= 1e-5 * references["merged"].abs().max()
+    assert f"PT-DiT LoRA Loader: {lora_files[spelling]}" not in comfy_host.log_text()
+
+
+def test_ptdit_lora_loader_warns_once_with_the_file_and_the_count_of_keys_not_loaded(comfy_host, model_files,
+                                                                                     lora_files, references):
+    out = sample(comfy_host, with_lora(sample_graph(model_files["fp32"]), lora_files["partial"], "PTDiTLoraLoader"))
+    log = comfy_host.log_text()  # the file name is this test's own
+    warnings = [line for line in log.splitlines() if f"PT-DiT LoRA Loader: {lora_files['partial']}" in line]
+    total = len(lora_file("kohya")) + len(FOREIGN_KEYS)
+    assert len(warnings) == 1, log[-3000:]
+    assert f"{lora_files['partial']}: {len(FOREIGN_KEYS)} of {total} keys were not loaded" in warnings[0], warnings
+    assert (out - references["merged"]).abs().max() <= 1e-5 * references["merged"].abs().max()
+
+
+def test_ptdit_lora_loader_refuses_a_lora_matching_no_ptdit_layer(comfy_host, model_files, lora_files):
+    graph = with_lora(sample_graph(model_files["fp32"]), lora_files["foreign"], "PTDiTLoraLoader")
+    result = comfy_host.wait(comfy_host.queue_prompt(graph), timeout=300)
+    assert not result.ok and result.error["node_id"] == "lora", result.describe()
+    message = result.error["exception_message"]
+    assert f"{lora_files['foreign']} is not a PT-DiT LoRA" in message and f"none of its {len(FOREIGN_KEYS)} keys" \
+        in message, message
+
+
+def test_ptdit_lora_loader_at_strength_0_returns_the_model_unchanged(comfy_host, model_files, lora_files, references):
+    """As the stock LoraLoaderModelOnly: strength 0 reads no file (a foreign LoRA is no error)."""
+    graph = with_lora(sample_graph(model_files["fp32"]), lora_files["foreign"], "PTDiTLoraLoader")
+    graph["lora"]["inputs"]["strength_model"] = 0.0
+    assert torch.equal(sample(comfy_host, graph), references["fp32"])
 
 
 @pytest.mark.parametrize("kind", ["scaled_fp8", "quant_metadata"])

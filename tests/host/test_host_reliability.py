@@ -202,6 +202,10 @@ CASES = [
          add_node("empty", {"class_type": "PTDiTEmptyImageLatent", "inputs": {
              "resolution": "bogus", "width": 64, "height": 64, "batch_size": 1}}, **{"dec.samples": ("empty", 0)}),
          "rejected", "empty", ("resolution", "'bogus'", "not one of"), combo=("PTDiTEmptyImageLatent", "resolution")),
+    Case("unknown-PTDiTLoraLoader-lora_name",
+         add_node("lora", {"class_type": "PTDiTLoraLoader", "inputs": {
+             "model": ["load", 0], "lora_name": "bogus", "strength_model": 1.0}}, **{"ratio.model": ("lora", 0)}),
+         "rejected", "lora", ("lora_name", "'bogus'", "not one of"), combo=("PTDiTLoraLoader", "lora_name")),
     Case("impossible-proxy-ratio", inputs("ratio", mode="manual", proxy_h=3), "rejected", "ratio",
          ("proxy ratio p_h=3 must divide the window's p_h=2",)),
     # graph faults

@@ -1,13 +1,14 @@
-"""``python -m ptdit.lora``: PEFT / diffusers LoRA keys rewritten to ComfyUI's ``diffusion_model.``
-spelling, tensors and metadata unchanged, ComfyUI's own spellings kept (the stock loaders are tested
-with the converted files in tests/host/test_host_model_files.py)."""
+"""``ptdit.lora``: PEFT / diffusers LoRA keys rewritten to ComfyUI's ``diffusion_model.`` spelling
+(``python -m ptdit.lora``: tensors and metadata unchanged), ComfyUI's own spellings kept, and the keys
+no layer name explains counted as unloaded (the loaders are tested with such files in
+tests/host/test_host_model_files.py, the count against core's loader in tests/inproc/test_lora_loader.py)."""
 from __future__ import annotations
 
 import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from ptdit.lora import comfy_lora_keys, main
+from ptdit.lora import comfy_lora_keys, main, unloaded_keys
 
 LAYER = "transformer_blocks.0.attn1.to_q"
 
@@ -37,3 +38,13 @@ def test_command_writes_the_converted_file_with_its_metadata(tmp_path, capsys):
         assert sorted(f.keys()) == [f"diffusion_model.{LAYER}.alpha", f"diffusion_model.{LAYER}.lora_A.weight"]
         assert torch.equal(f.get_tensor(f"diffusion_model.{LAYER}.lora_A.weight"), torch.arange(4.0).reshape(2, 2))
     assert "1 of 2 keys renamed" in capsys.readouterr().out
+
+
+def test_unloaded_keys_are_those_no_layer_name_and_suffix_explain():
+    layers = {f"diffusion_model.{LAYER}", "lora_unet_transformer_blocks_0_attn1_to_q"}
+    read = [f"diffusion_model.{LAYER}.lora_A.weight", f"diffusion_model.{LAYER}.alpha",
+            f"diffusion_model.{LAYER}_lora.up.weight", "lora_unet_transformer_blocks_0_attn1_to_q.lora_down.weight"]
+    unread = [f"diffusion_model.{LAYER}.lora_magnitude_vector",  # PEFT's DoRA name: core reads dora_scale
+              "diffusion_model.transformer_blocks.9.attn1.to_q.lora_A.weight",  # no such layer
+              "lora_te_encoder_block_0_layer_0_SelfAttention_q.lora_up.weight"]  # a text encoder's
+    assert unloaded_keys(read + unread, layers) == unread
