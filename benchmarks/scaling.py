@@ -201,7 +201,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dtype", choices=sorted(COMPUTE_DTYPES), default="fp32")
     parser.add_argument("--official-src", metavar="DIR", help="MindSpeed-MM checkout: adds the official PT-DiT")
     parser.add_argument("--comfy-args", default="", help="extra ComfyUI command-line arguments, e.g. "
-                        "'--use-pytorch-cross-attention' (--cpu is added for a CPU device)")
+                        "--comfy-args=--use-pytorch-cross-attention (--cpu is added for a CPU device)")
     parser.add_argument("--plot", metavar="PNG", help="write the plot here (needs matplotlib), "
                         "e.g. docs/images/scaling.png")
     parser.add_argument("--cases", nargs="+", metavar="CASE", help="run only these cases: sizes (512 1024 "
