@@ -36,6 +36,7 @@ import statistics
 import sys
 import tempfile
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 
