@@ -177,7 +177,14 @@ class ComfyHost(BaseDirectory, ComfyClient):
         self.stop()
 
     # ------------------------------------------------------------------ log
+    def log_end(self) -> int:
+        """The log's length in bytes now: an offset for ``log_text`` that skips what came before."""
+        if self._log_file is not None:
+            self._log_file.flush()
+        return self.log_path.stat().st_size if self.log_path.exists() else 0
+
     def log_text(self, offset: int = 0) -> str:
+        """The log from byte ``offset`` on."""
         if self._log_file is not None:
             self._log_file.flush()
         if not self.log_path.exists():

@@ -222,7 +222,7 @@ def test_lora_loader_with_a_clip_applies_the_model_part(comfy_host, model_files,
 def test_lora_matching_no_ptdit_layer_is_logged_key_by_key(comfy_host, model_files, lora_files, references, spelling):
     """Core maps no PEFT key onto a model without a LoRA table: its loader logs every key it did not
     load ("lora key not loaded: ...") and the model samples as without the LoRA."""
-    offset = len(comfy_host.log_text())
+    offset = comfy_host.log_end()
     out = sample(comfy_host, with_lora(sample_graph(model_files["fp32"]), lora_files[spelling]))
     log = comfy_host.log_text(offset)
     keys = lora_file(spelling)
